@@ -1,0 +1,6 @@
+"""Datasets: the built-in SyntheticScenes (offline, instant) and, later, real datasets."""
+
+from mtl_course.data.render import CLASSES
+from mtl_course.data.synthetic import SyntheticScenes
+
+__all__ = ["CLASSES", "SyntheticScenes"]

@@ -1,0 +1,16 @@
+"""Metrics: pure functions from predictions to scores, plus delta_m for comparing against baselines.
+
+Each metric is split into `*_stats/counts/sums` (tensors that simply add up over batches) and
+`*_scores` (the final numbers), so evaluating in one batch or in many gives the same result.
+"""
+
+from mtl_course.metrics.delta_m import delta_m
+from mtl_course.metrics.depth import depth_scores, depth_sums
+from mtl_course.metrics.edges import edge_counts, edge_scores
+from mtl_course.metrics.multilabel import multilabel_counts, multilabel_scores
+from mtl_course.metrics.normals import angle_errors, normal_scores, normal_stats
+from mtl_course.metrics.segmentation import confusion_matrix, segmentation_scores
+
+__all__ = ["angle_errors", "confusion_matrix", "delta_m", "depth_scores", "depth_sums", "edge_counts",
+           "edge_scores", "multilabel_counts", "multilabel_scores", "normal_scores", "normal_stats",
+           "segmentation_scores"]

@@ -1,0 +1,37 @@
+"""Tasks: what to predict, how to score it. Build one with get_task(name, ...).
+
+    semseg  = get_task("semseg", num_classes=6)
+    depth   = get_task("depth")
+    edges   = get_task("edges")
+    normals = get_task("normals")
+    labels  = get_task("labels", num_classes=6)   # image-level: which classes are present
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mtl_course.tasks.base import MetricState, Task
+from mtl_course.tasks.depth import Depth
+from mtl_course.tasks.edges import Edges
+from mtl_course.tasks.labels import Labels
+from mtl_course.tasks.normals import Normals
+from mtl_course.tasks.semseg import SemSeg
+
+TASKS: dict[str, type[Task]] = {"semseg": SemSeg, "depth": Depth, "edges": Edges, "normals": Normals,
+                                "labels": Labels}
+
+
+def get_task(name: str, **kwargs: Any) -> Task:
+    """Build a task by name; semseg and labels need num_classes=C (C counts the background)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks are {sorted(TASKS)}")
+    try:
+        return TASKS[name](**kwargs)
+    except TypeError as err:
+        raise TypeError(f"get_task({name!r}, ...): {err}. "
+                        + ("Pass num_classes=C, e.g. num_classes=len(ds.classes)."
+                           if name in ("semseg", "labels") else "This task takes no required arguments.")) from err
+
+
+__all__ = ["Depth", "Edges", "Labels", "MetricState", "Normals", "SemSeg", "TASKS", "Task", "get_task"]

@@ -1,0 +1,37 @@
+"""Depth estimation: distance to the camera for every pixel, in metres."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from mtl_course.metrics.depth import depth_scores, depth_sums
+from mtl_course.tasks.base import Task
+
+
+class Depth(Task):
+    """L1 loss on valid pixels (target > 0); mean absolute error, relative error and RMSE.
+
+    Inputs: output float [B, 1, H, W] (metres), target float [B, 1, H, W] (0 = no measurement).
+    """
+
+    name = target = "depth"
+    higher_is_better = False
+    primary_metric = "abs_err"
+
+    def __init__(self) -> None:
+        super().__init__(out_channels=1)
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        self.check_shapes(output, target)
+        valid = target > 0
+        return (output.float() - target).abs()[valid].mean()
+
+    def predict(self, output: Tensor) -> Tensor:
+        return output
+
+    def stats(self, output: Tensor, target: Tensor) -> Tensor:
+        self.check_shapes(output, target)
+        return depth_sums(output.float(), target)
+
+    def scores(self, stats: Tensor) -> dict[str, float]:
+        return depth_scores(stats)

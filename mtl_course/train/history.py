@@ -1,0 +1,44 @@
+"""History: what happened during fit, epoch by epoch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import matplotlib.pyplot as plt
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run.
+
+    epochs:        [1, 2, ...]
+    train_loss:    {task: [mean training loss per epoch]}
+    val_metrics:   {task: {metric: [value per epoch]}}   (empty without validation data)
+    weights:       {task: [mean task weight applied per epoch]}
+    epoch_seconds: [wall-clock seconds per epoch, training and validation]
+    primary:       {task: its primary metric name}
+    """
+
+    epochs: list[int] = field(default_factory=list)
+    train_loss: dict[str, list[float]] = field(default_factory=dict)
+    val_metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    weights: dict[str, list[float]] = field(default_factory=dict)
+    epoch_seconds: list[float] = field(default_factory=list)
+    primary: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """Total wall-clock training time."""
+        return sum(self.epoch_seconds)
+
+    def final(self) -> dict[str, dict[str, float]]:
+        """The last epoch's validation scores {task: {metric: value}}."""
+        return {task: {m: values[-1] for m, values in metrics.items()} for task, metrics in self.val_metrics.items()}
+
+    def plot(self) -> plt.Figure:
+        """Loss and primary-metric curves per task."""
+        from mtl_course.viz import plot_history
+        return plot_history(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,35 @@
+"""Fixed weighting: hand-chosen constant weights, e.g. Fixed({"semseg": 1.0, "depth": 0.1})."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from torch import Tensor
+
+from mtl_course.weighting.base import Weighting, as_tensor
+
+
+class Fixed(Weighting):
+    name = "fixed"
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        super().__init__()
+        if not isinstance(weights, Mapping) or not weights:
+            raise ValueError("fixed weighting needs a dict {task name: weight}, e.g. {'semseg': 1, 'depth': 0.1}")
+        if any(float(w) < 0 for w in weights.values()):
+            raise ValueError(f"fixed weights must be >= 0, got {dict(weights)}")
+        self.fixed = {name: float(w) for name, w in weights.items()}
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        missing, unknown = set(task_names) - set(self.fixed), set(self.fixed) - set(task_names)
+        if missing or unknown:
+            raise ValueError(f"fixed weights are for {sorted(self.fixed)} but the tasks are {list(task_names)}"
+                             + (f"; missing {sorted(missing)}" if missing else "")
+                             + (f"; unknown {sorted(unknown)}" if unknown else ""))
+        super().setup(task_names)
+
+    def weights(self, losses: Tensor) -> Tensor:
+        return as_tensor([self.fixed[name] for name in self.task_names], losses)
+
+    def __repr__(self) -> str:
+        return f"Fixed({self.fixed})"
