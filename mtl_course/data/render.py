@@ -117,18 +117,13 @@ def dome_height(cls: Tensor, u: Tensor, v: Tensor) -> Tensor:
     return torch.sqrt(torch.clamp(1 - rho * rho, min=0.0))
 
 
-def render(scenes: dict[str, Tensor], size: int) -> dict[str, Tensor]:
-    """Render scenes to images and aligned label maps.
+def layers(scenes: dict[str, Tensor], size: int) -> dict[str, Tensor]:
+    """Every surface of each scene before occlusion: the background and each object slot.
 
-    Inputs:
-        scenes: the dict from `sample_scenes` (N scenes, K object slots)
-        size:   image height and width S in pixels
-    Returns:
-        image    uint8   [N, 3, S, S]
-        semseg   uint8   [N, S, S]   class of the visible surface, 0 = background
-        instance uint8   [N, S, S]   k + 1 for visible object slot k, 0 = background
-        depth    float32 [N, 1, S, S] metres, > 0
-        normals  float32 [N, 3, S, S] unit vectors in camera axes (x right, y up, z to the camera)
+    Returns (N scenes, K slots, S = size):
+        bg_depth [N, S, S], bg_normal [N, 3, S, S], bg_albedo [N, 3, S, S]
+        obj_depth [N, K, S, S] (inf where the object does not cover the pixel),
+        slope_x, slope_y [N, K, S, S] (surface slopes that give the object normals)
     """
     n, k = scenes["cls"].shape
     f = float(size)                                    # focal length in pixels (~53 degree view)
@@ -165,6 +160,28 @@ def render(scenes: dict[str, Tensor], size: int) -> dict[str, Tensor]:
     # surface slope in metres per metre: dh/d(image px) * half_px, halved as the depth relief is
     dh_drow, dh_dcol = torch.gradient(height, dim=(2, 3))
     slope_x, slope_y = 0.5 * dh_dcol * half_px, -0.5 * dh_drow * half_px          # y axis points up
+
+    return {"bg_depth": bg_depth, "bg_normal": bg_normal, "bg_albedo": bg_albedo, "obj_depth": obj_depth,
+            "slope_x": slope_x, "slope_y": slope_y}
+
+
+def render(scenes: dict[str, Tensor], size: int) -> dict[str, Tensor]:
+    """Render scenes to images and aligned label maps.
+
+    Inputs:
+        scenes: the dict from `sample_scenes` (N scenes, K object slots)
+        size:   image height and width S in pixels
+    Returns:
+        image    uint8   [N, 3, S, S]
+        semseg   uint8   [N, S, S]   class of the visible surface, 0 = background
+        instance uint8   [N, S, S]   k + 1 for visible object slot k, 0 = background
+        depth    float32 [N, 1, S, S] metres, > 0
+        normals  float32 [N, 3, S, S] unit vectors in camera axes (x right, y up, z to the camera)
+    """
+    n, k = scenes["cls"].shape
+    surfaces = layers(scenes, size)
+    bg_depth, bg_normal, bg_albedo = surfaces["bg_depth"], surfaces["bg_normal"], surfaces["bg_albedo"]
+    obj_depth, slope_x, slope_y = surfaces["obj_depth"], surfaces["slope_x"], surfaces["slope_y"]
 
     # --- z-buffer: the nearest surface at each pixel wins ---------------------------------
     depth, visible = bg_depth.clone(), torch.zeros(n, size, size, dtype=torch.long)  # 0 = background

@@ -100,17 +100,20 @@ class SyntheticScenes(Dataset):
             save_verified(store, path)
         return store
 
-    def generate(self) -> dict[str, Tensor]:
-        """Render all n scenes (no cache). Returns the compact storage format (uint8 / float16)."""
-        parts = []
+    def scenes(self) -> dict[str, Tensor]:
+        """The random parameters of the n scenes (object classes, depths, sizes, colours, light...)."""
+        chunks = []
         for chunk in range((self.n + CHUNK - 1) // CHUNK):
             gen = torch.Generator().manual_seed(_chunk_seed(self.seed, self.split, self.domain, chunk))
-            scenes = sample_scenes(CHUNK, self.max_objects, self.domain, gen)
-            wanted = min(CHUNK, self.n - chunk * CHUNK)
-            for start in range(0, wanted, RENDER_BATCH):
-                stop = min(start + RENDER_BATCH, wanted)
-                parts.append(render({k: v[start:stop] for k, v in scenes.items()}, self.size))
-        store = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+            chunks.append(sample_scenes(CHUNK, self.max_objects, self.domain, gen))
+        return {key: torch.cat([c[key] for c in chunks])[:self.n] for key in chunks[0]}
+
+    def generate(self) -> dict[str, Tensor]:
+        """Render all n scenes (no cache). Returns the compact storage format (uint8 / float16)."""
+        scenes = self.scenes()
+        parts = [render({k: v[start:start + RENDER_BATCH] for k, v in scenes.items()}, self.size)
+                 for start in range(0, self.n, RENDER_BATCH)]
+        store = {key: torch.cat([p[key] for p in parts]).contiguous() for key in parts[0]}
         store["depth"] = store["depth"].half()
         store["normals"] = store["normals"].half()
         return store

@@ -1,0 +1,35 @@
+# The two commands of the course:  make lab  (learn)   make test  (check everything)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test unit notebooks bench clean-cache
+
+# Create .venv when missing and install the course into it (editable, with the dev tools).
+# Re-runs only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab --notebook-dir=. $(ROOT_FLAG)
+
+# Unit tests, then every lesson notebook executed top to bottom (nbval), in one pytest run.
+test: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+unit: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest tests -p no:cacheprovider
+
+notebooks: $(STAMP)
+	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_trainer.py
+
+clean-cache:
+	rm -rf data/cache data/results

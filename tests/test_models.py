@@ -1,0 +1,105 @@
+import time
+from urllib.error import URLError
+
+import pytest
+import torch
+import torchvision
+
+from mtl_course.models import build_model, count_parameters
+from mtl_course.models import build as build_module
+
+
+@pytest.mark.parametrize("encoder", ["unet", "resnet18"])
+@pytest.mark.parametrize("sharing, branch", [("hard", "head"), ("hard", "decoder"), ("none", "head")])
+def test_full_resolution_outputs_for_every_task(all_tasks, encoder, sharing, branch):
+    model = build_model(all_tasks, encoder=encoder, sharing=sharing, branch=branch)
+    x = torch.rand(2, 3, 32, 48)                 # not square on purpose
+    outputs = model(x)
+    assert list(outputs) == [t.name for t in all_tasks]
+    for task in all_tasks:
+        expected = (2, task.out_channels, 32, 48) if task.dense else (2, task.out_channels)
+        assert tuple(outputs[task.name].shape) == expected, task.name
+
+
+def test_parameter_counts_follow_the_sharing(all_tasks):
+    dense = all_tasks[:4]
+    shared = count_parameters(build_model(dense, sharing="hard"))
+    per_task_decoders = count_parameters(build_model(dense, sharing="hard", branch="decoder"))
+    separate = count_parameters(build_model(dense, sharing="none"))
+    singles = sum(count_parameters(build_model([t])) for t in dense)
+    assert separate == singles                    # "none" is exactly one network per task
+    assert shared < per_task_decoders < separate
+    assert shared < 0.3 * separate                # ~1/T of the parameters
+
+
+def test_count_trainable_only(all_tasks):
+    model = build_model(all_tasks[:1])
+    for p in model.encoder.parameters():
+        p.requires_grad = False
+    assert count_parameters(model, trainable_only=True) == count_parameters(model) - count_parameters(model.encoder)
+
+
+def test_hard_sharing_shares_the_encoder_gradient(all_tasks):
+    model = build_model(all_tasks[:2])
+    out = model(torch.rand(1, 3, 32, 32))
+    out["depth"].sum().backward()
+    assert model.encoder.stages[0][0].weight.grad is not None
+    assert model.heads["semseg"].layers[0].weight.grad is None
+
+
+@pytest.mark.parametrize("kwargs, phrase", [
+    ({"encoder": "vgg"}, r"unknown encoder 'vgg'; valid encoders are \['unet', 'resnet18'\]"),
+    ({"sharing": "soft"}, r"unknown sharing 'soft'; valid values are \['hard', 'none'\]"),
+    ({"branch": "neck"}, "unknown branch"),
+    ({"pretrained": "coco"}, "unknown pretrained"),
+    ({"pretrained": "imagenet"}, "only for encoder='resnet18'"),
+])
+def test_bad_names_list_the_valid_ones(all_tasks, kwargs, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        build_model(all_tasks, **kwargs)
+
+
+def test_duplicate_or_empty_tasks(all_tasks):
+    with pytest.raises(ValueError, match="at least one task"):
+        build_model([])
+    with pytest.raises(ValueError, match="once"):
+        build_model([all_tasks[1], all_tasks[1]])
+
+
+@pytest.mark.parametrize("shape, phrase", [((2, 3, 40, 32), "multiples of 16"), ((2, 3, 16, 16), "at least 32"),
+                                           ((3, 32, 32), "unsqueeze"), ((2, 1, 32, 32), r"\[B, 3, H, W\]")])
+def test_bad_image_batches(all_tasks, shape, phrase):
+    model = build_model(all_tasks[:1])
+    with pytest.raises(ValueError, match=phrase):
+        model(torch.rand(*shape))
+
+
+def test_imagenet_offline_fails_fast_and_says_where_the_file_goes(all_tasks, monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise URLError("Name or service not known")
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights, "get_state_dict", offline)
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="resnet18-f37072fd.pth") as err:
+        build_model(all_tasks[:1], encoder="resnet18", pretrained="imagenet")
+    assert time.perf_counter() - start < 1.0
+    assert "checkpoints" in str(err.value) and "pretrained=None" in str(err.value)
+
+
+def test_imagenet_weights_are_loaded_into_the_encoder(all_tasks, monkeypatch):
+    reference = torchvision.models.resnet18(weights=None)
+    state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in reference.state_dict().items()}
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights, "get_state_dict", lambda self, *a, **k: state)
+    model = build_model(all_tasks[:1], encoder="resnet18", pretrained="imagenet")
+    assert torch.all(model.encoder.layer3[0].conv1.weight == 0.5)
+    assert model.config["pretrained"] == "imagenet"
+
+
+def test_course_backbone_not_shipped_yet_is_a_clear_error(all_tasks):
+    with pytest.raises(ValueError, match="pretrained=None"):
+        build_model(all_tasks[:1], pretrained="course")
+
+
+def test_build_model_accepts_task_names_without_arguments():
+    model = build_model(["depth", "edges"])
+    assert model.task_names == ["depth", "edges"]
+    assert build_module.FEATURE_CHANNELS == model.heads["depth"].layers[0].in_channels

@@ -1,0 +1,84 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mtl_course.tasks import TASKS, get_task
+
+
+def test_semseg_loss_is_cross_entropy_and_ignores_255():
+    task = get_task("semseg", num_classes=3)
+    logits = torch.zeros(1, 3, 1, 2)
+    logits[0, :, 0, 0] = torch.tensor([2.0, 0.0, 0.0])
+    target = torch.tensor([[[0, 255]]])
+    expected = -math.log(math.exp(2) / (math.exp(2) + 2))      # only the first pixel counts
+    assert task.loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_depth_loss_is_l1_on_valid_pixels():
+    task = get_task("depth")
+    pred = torch.tensor([2.0, 5.0, 9.0]).view(1, 1, 1, 3)
+    target = torch.tensor([1.0, 0.0, 6.0]).view(1, 1, 1, 3)
+    assert task.loss(pred, target).item() == pytest.approx((1 + 3) / 2)
+
+
+def test_edge_loss_weights_each_class_by_the_other_ones_frequency():
+    task = get_task("edges")
+    logits = torch.tensor([0.0, 0.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    target = torch.tensor([1.0, 0.0, 0.0, 0.0]).view(1, 1, 2, 2)    # 1 edge pixel of 4
+    # every pixel has BCE log 2; edge weight 3/4, others 1/4 -> mean weight (3/4 + 3 * 1/4) / 4
+    expected = 2 * math.log(2) * (0.75 + 3 * 0.25) / 4
+    assert task.loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_normals_loss_zero_when_aligned_two_when_opposite():
+    task = get_task("normals")
+    target = F.normalize(torch.randn(2, 3, 4, 4), dim=1)
+    assert task.loss(3 * target, target).item() == pytest.approx(0, abs=1e-6)
+    assert task.loss(-target, target).item() == pytest.approx(2, abs=1e-6)
+
+
+def test_labels_loss_is_bce_with_logits():
+    task = get_task("labels", num_classes=4)
+    logits, target = torch.randn(5, 3), torch.randint(0, 2, (5, 3)).float()
+    assert task.loss(logits, target).item() == pytest.approx(F.binary_cross_entropy_with_logits(logits, target).item())
+
+
+def test_directions_and_primary_metrics():
+    assert {n: (get_task(n, **({"num_classes": 3} if n in ("semseg", "labels") else {})).higher_is_better)
+            for n in TASKS} == {"semseg": True, "depth": False, "edges": True, "normals": False, "labels": True}
+
+
+@pytest.mark.parametrize("name, kwargs, output, target", [
+    ("semseg", {"num_classes": 3}, (2, 3, 8, 8), (2, 8, 7)),
+    ("semseg", {"num_classes": 3}, (2, 4, 8, 8), (2, 8, 8)),
+    ("depth", {}, (2, 1, 8, 8), (2, 8, 8)),
+    ("edges", {}, (2, 1, 8, 8), (2, 1, 4, 4)),
+    ("normals", {}, (2, 1, 8, 8), (2, 3, 8, 8)),
+    ("labels", {"num_classes": 4}, (2, 3), (2, 4)),
+])
+def test_shape_mismatch_names_task_and_shapes(name, kwargs, output, target):
+    task = get_task(name, **kwargs)
+    target_tensor = torch.zeros(target, dtype=torch.long if name == "semseg" else torch.float32)
+    with pytest.raises(ValueError, match=name) as err:
+        task.loss(torch.zeros(output), target_tensor)
+    assert str(tuple(output)) in str(err.value) or str(tuple(target)) in str(err.value)
+
+
+def test_semseg_class_id_out_of_range():
+    task = get_task("semseg", num_classes=5)
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    target[0, 0, 0] = 7
+    with pytest.raises(ValueError, match=r"class id 7 but the model predicts 5 classes \(0..4\); pass num_classes=8"):
+        task.loss(torch.zeros(1, 5, 4, 4), target)
+
+
+def test_unknown_task_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown task 'depht'; valid tasks are \['depth', 'edges'"):
+        get_task("depht")
+
+
+def test_missing_num_classes_says_how_to_fix():
+    with pytest.raises(TypeError, match="num_classes=len"):
+        get_task("semseg")

@@ -1,0 +1,166 @@
+import pytest
+import torch
+from torch import nn
+
+import mtl_course as mc
+from mtl_course._io import CorruptFileError
+from mtl_course.models import build_model
+from mtl_course.tasks import get_task
+from mtl_course.train import History, evaluate, fit, load_checkpoint, save_checkpoint
+
+
+def small_fit(tasks, data, **kwargs):
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    options = {"epochs": 2, "batch_size": 8, "lr": 2e-3, "progress": False, "device": "cpu", **kwargs}
+    return model, fit(model, tasks, data, data, **options)
+
+
+def test_history_records_every_epoch_and_task(all_tasks, scenes):
+    model, hist = small_fit(all_tasks, scenes)
+    assert isinstance(hist, History) and hist.epochs == [1, 2]
+    for task in all_tasks:
+        assert len(hist.train_loss[task.name]) == 2
+        assert hist.weights[task.name] == [1.0, 1.0]          # equal weighting: sum objective, w = 1
+        assert len(hist.val_metrics[task.name][task.primary_metric]) == 2
+    assert len(hist.epoch_seconds) == 2 and hist.seconds > 0
+    assert hist.final()["semseg"]["miou"] == hist.val_metrics["semseg"]["miou"][-1]
+
+
+def test_two_cpu_runs_with_the_same_seed_are_identical(all_tasks, scenes):
+    _, first = small_fit(all_tasks[:3], scenes)
+    _, second = small_fit(all_tasks[:3], scenes)
+    assert first.train_loss == second.train_loss
+    assert first.val_metrics == second.val_metrics
+    _, other = small_fit(all_tasks[:3], scenes, seed=1)
+    assert other.train_loss != first.train_loss
+
+
+def test_training_reduces_the_loss(scenes):
+    tasks = [get_task("semseg", num_classes=6), get_task("depth")]
+    _, hist = small_fit(tasks, scenes, epochs=8)
+    for task in tasks:
+        assert hist.train_loss[task.name][-1] < 0.7 * hist.train_loss[task.name][0], task.name
+
+
+def test_fixed_weights_are_applied_and_recorded(scenes):
+    tasks = [get_task("depth"), get_task("edges")]
+    _, hist = small_fit(tasks, scenes, epochs=1, weighting={"depth": 0.1, "edges": 2.0})
+    assert hist.weights == {"depth": [pytest.approx(0.1)], "edges": [2.0]}
+    with pytest.raises(ValueError, match="missing"):
+        small_fit(tasks, scenes, epochs=1, weighting={"depth": 1.0})
+    with pytest.raises(ValueError, match="unknown weighting"):
+        small_fit(tasks, scenes, epochs=1, weighting="magic")
+
+
+def test_evaluate_in_one_batch_equals_many_batches(all_tasks, scenes):
+    model, _ = small_fit(all_tasks, scenes, epochs=1)
+    one = evaluate(model, all_tasks, scenes, batch_size=64, device="cpu")
+    many = evaluate(model, all_tasks, scenes, batch_size=5, device="cpu")
+    for task in all_tasks:
+        for metric, value in one[task.name].items():
+            assert many[task.name][metric] == pytest.approx(value, rel=1e-5, abs=1e-7), (task.name, metric)
+
+
+def test_fit_accepts_a_plain_dataset_of_dict_samples(scenes):
+    tasks = [get_task("depth")]
+    as_list = [scenes[i] for i in range(len(scenes))]
+    _, from_list = small_fit(tasks, as_list, epochs=1)
+    _, from_scenes = small_fit(tasks, scenes, epochs=1)
+    assert from_list.train_loss == from_scenes.train_loss
+
+
+class NaNAfter(nn.Module):
+    """Wraps a model; from call `after` on, the depth output is NaN."""
+
+    def __init__(self, model, after):
+        super().__init__()
+        self.model, self.after, self.calls = model, after, 0
+        self.task_names = model.task_names
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.model(x)
+        if self.calls >= self.after:
+            out["depth"] = out["depth"] * float("nan")
+        return out
+
+
+def test_nan_loss_stops_training_naming_task_and_step(scenes):
+    tasks = [get_task("semseg", num_classes=6), get_task("depth")]
+    mc.seed_everything(0)
+    model = NaNAfter(build_model(tasks), after=3)
+    with pytest.raises(FloatingPointError, match=r"the depth loss became nan at epoch 1, step 3"):
+        fit(model, tasks, scenes, epochs=2, batch_size=8, progress=False, device="cpu")
+
+
+def test_nan_targets_are_refused_before_training(scenes):
+    data = scenes.tensors()
+    data = {**data, "depth": data["depth"].clone()}
+    data["depth"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="depth targets contain NaN"):
+        small_fit([get_task("depth")], data)
+
+
+def test_class_count_mismatch_is_refused_before_training(scenes):
+    with pytest.raises(ValueError, match="class id 5 but the model predicts 4 classes"):
+        small_fit([get_task("semseg", num_classes=4)], scenes)
+
+
+def test_model_without_the_task_output(scenes):
+    model = build_model([get_task("depth")])
+    with pytest.raises(ValueError, match=r"no output for task\(s\) \['edges'\]"):
+        fit(model, [get_task("edges")], scenes, progress=False, device="cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(scenes):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        small_fit([get_task("depth")], scenes, device="cuda")
+
+
+def test_checkpoint_roundtrip_restores_outputs_and_history(all_tasks, scenes, tmp_path):
+    model, hist = small_fit(all_tasks, scenes, epochs=1)
+    path = save_checkpoint(model, tmp_path / "model.pt", hist)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]      # no temporary file left behind
+    loaded = load_checkpoint(path)
+    x = scenes.tensors()["image"][:4]
+    model.eval(), loaded.eval()
+    with torch.no_grad():
+        for name, out in model(x).items():
+            assert torch.equal(out, loaded(x)[name]), name
+    assert loaded.config == model.config and loaded.history.train_loss == hist.train_loss
+
+
+def test_checkpoint_missing_truncated_tampered(all_tasks, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nope.pt")
+    path = save_checkpoint(build_model(all_tasks[:2]), tmp_path / "m.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[:-1000])
+    with pytest.raises(CorruptFileError, match="truncated or was modified"):
+        load_checkpoint(path)
+    tampered = bytearray(data)
+    tampered[len(tampered) // 2] ^= 0x01
+    path.write_bytes(bytes(tampered))
+    with pytest.raises(CorruptFileError, match="SHA-256"):
+        load_checkpoint(path)
+    torch.save({"state_dict": {}}, path)                             # a plain torch file, not ours
+    with pytest.raises(CorruptFileError, match="bad header"):
+        load_checkpoint(path)
+
+
+def test_save_checkpoint_needs_a_built_model(tmp_path):
+    with pytest.raises(ValueError, match="build_model"):
+        save_checkpoint(nn.Linear(2, 2), tmp_path / "x.pt")
+
+
+def test_bad_fit_arguments(scenes):
+    tasks = [get_task("depth")]
+    model = build_model(tasks)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, tasks, scenes, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="lr > 0"):
+        fit(model, tasks, scenes, lr=-1, progress=False)
+    with pytest.raises(TypeError, match="Task objects"):
+        fit(model, ["depth"], scenes, progress=False)

@@ -1,0 +1,38 @@
+import torch
+
+from mtl_course.models import build_model
+from mtl_course.viz import colorize, show_predictions, show_sample, show_samples
+
+
+def test_show_sample_draws_every_label_map(scenes):
+    fig = show_sample(scenes[0], scenes.classes)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["image", "semseg", "instance", "depth", "edges", "normals"]
+    assert fig._suptitle.get_text().startswith("labels:")
+
+
+def test_show_samples_grid(batch):
+    fig = show_samples(batch, n=3)
+    assert len(fig.axes) == 3 * 6
+
+
+def test_show_predictions_target_next_to_prediction(all_tasks, scenes):
+    model = build_model(all_tasks)
+    fig = show_predictions(model, all_tasks, scenes, n=2, device="cpu")
+    assert len(fig.axes) == 2 * (1 + 2 * 4)                     # image + (target, prediction) per dense task
+    assert fig.axes[1].get_title() == "semseg\ntarget" and fig.axes[2].get_title() == "semseg\nprediction"
+
+
+def test_colorize_semseg_uses_the_palette_and_ignore_colour():
+    rgb, _ = colorize("semseg", torch.tensor([[0, 1], [255, 2]]))
+    assert rgb.shape == (2, 2, 3) and (rgb[1, 0] == 1.0).all()
+    assert not (rgb[0, 0] == rgb[0, 1]).all()
+
+
+def test_history_plot(all_tasks, scenes):
+    from mtl_course.train import fit
+    tasks = all_tasks[:2]
+    model = build_model(tasks)
+    hist = fit(model, tasks, scenes, scenes, epochs=2, batch_size=8, progress=False, device="cpu")
+    fig = hist.plot()
+    assert len(fig.axes) == 4 and fig.axes[1].get_lines()
