@@ -65,8 +65,10 @@ def show_sample(sample: dict[str, Tensor], classes: Sequence[str] | None = None,
         ax.axis("off")
     if "labels" in sample and classes is not None:
         present = [classes[i + 1] for i, on in enumerate(sample["labels"].tolist()) if on > 0.5]
-        fig.suptitle("labels: " + (", ".join(present) or "none"), y=0.02, va="bottom", fontsize=9)
-    fig.tight_layout()
+        fig.suptitle("labels: " + (", ".join(present) or "none"), y=0.01, va="bottom", fontsize=10)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 

@@ -27,10 +27,12 @@ CLASSES = ["background", "disc", "box", "triangle", "ring", "star"]
 CAMERA_HEIGHT = 1.5   # metres above the ground
 HORIZON = 0.3         # horizon row as a fraction of the image height
 WALL_DEPTH = 12.0     # metres; the back wall closes the scene
-NEAR, FAR = 2.2, 6.0  # object depth range, metres
-MIN_HALF, MAX_HALF = 0.45, 0.9  # object half-size range, metres
+NEAR, FAR = 2.2, 5.0  # object depth range, metres
+MIN_HALF, MAX_HALF = 0.5, 0.9  # object half-size range, metres
 
 DOMAINS = ("source", "target")
+CLASS_COLOURS = torch.tensor([[0.5, 0.5, 0.5], [0.9, 0.2, 0.2], [0.2, 0.4, 0.9], [0.9, 0.8, 0.2],
+                              [0.2, 0.8, 0.3], [0.7, 0.3, 0.9]])   # background unused, then per class
 
 
 def sample_scenes(n: int, max_objects: int, domain: str, generator: torch.Generator) -> dict[str, Tensor]:
@@ -57,10 +59,14 @@ def sample_scenes(n: int, max_objects: int, domain: str, generator: torch.Genera
         "half": uniform(n, max_objects, low=MIN_HALF, high=MAX_HALF),
         "col": uniform(n, max_objects, low=0.1, high=0.9),
         "angle": uniform(n, max_objects, low=-0.4, high=0.4),
-        "colour": uniform(n, max_objects, 3, low=0.15, high=0.95),
+        "colour": None,  # set below from the class
+
         "light": light / light.norm(dim=1, keepdim=True),
         "noise_seed": torch.randint(0, 2**62, (n,), generator=g),
     }
+    # each class has a colour family (as real categories do): half its own hue, half random
+    random_colour = uniform(n, max_objects, 3, low=0.15, high=0.95)
+    scenes["colour"] = 0.5 * CLASS_COLOURS[scenes["cls"]] + 0.5 * random_colour
     if domain == "source":   # plain: grey floor and wall, almost no noise
         grey = uniform(n, 1, 1, low=0.45, high=0.55)
         scenes["ground"] = grey.expand(n, 2, 3).clone()

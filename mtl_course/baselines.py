@@ -1,0 +1,99 @@
+"""Single-task baselines: the reference every multi-task model in the course is compared against.
+
+Lesson 01 trains one network per task with `LESSON_SETUP` and saves their scores with
+`save_stl_scores`; later lessons call `stl_scores(...)`, which reads that file, or retrains the
+missing baselines (same setup, same seed) when it is absent or was made with other settings.
+
+    setup = LessonSetup()                 # the settings every lesson shares (printable)
+    train, val = setup.data()
+    scores = stl_scores(["semseg", "depth"], setup)   # {"semseg": {"miou": ...}, "depth": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from torch import nn
+
+from mtl_course.data import CLASSES, SyntheticScenes
+from mtl_course.data.synthetic import cache_dir
+from mtl_course.device import seed_everything
+from mtl_course.models import build_model
+from mtl_course.tasks import Task, get_task
+from mtl_course.train import History, evaluate, fit
+
+
+@dataclass(frozen=True)
+class LessonSetup:
+    """Data and training settings shared by the lessons (sized for ~30 s per model on a laptop CPU)."""
+
+    size: int = 64
+    n_train: int = 384
+    n_val: int = 128
+    epochs: int = 5
+    batch_size: int = 16
+    lr: float = 3e-3
+    encoder: str = "unet"
+    seed: int = 0
+
+    def data(self) -> tuple[SyntheticScenes, SyntheticScenes]:
+        """The (train, val) splits of SyntheticScenes for this setup (target domain)."""
+        return (SyntheticScenes(n=self.n_train, size=self.size, seed=self.seed, split="train"),
+                SyntheticScenes(n=self.n_val, size=self.size, seed=self.seed, split="val"))
+
+    def key(self) -> str:
+        return "-".join(f"{k}{v}" for k, v in asdict(self).items())
+
+
+LESSON_SETUP = LessonSetup()
+
+
+def lesson_task(name: str) -> Task:
+    """A task configured for SyntheticScenes (semseg and labels get its class count)."""
+    return get_task(name, num_classes=len(CLASSES)) if name in ("semseg", "labels") else get_task(name)
+
+
+def train_single_task(name: str, setup: LessonSetup = LESSON_SETUP, progress: bool = True,
+                      data: tuple[SyntheticScenes, SyntheticScenes] | None = None) -> tuple[nn.Module, History]:
+    """Train one single-task network for task `name` with `setup`; returns (model, history)."""
+    train, val = data or setup.data()
+    task = lesson_task(name)
+    seed_everything(setup.seed)
+    model = build_model([task], encoder=setup.encoder)
+    history = fit(model, [task], train, val, epochs=setup.epochs, lr=setup.lr, batch_size=setup.batch_size,
+                  seed=setup.seed, progress=progress)
+    return model, history
+
+
+def results_path(setup: LessonSetup = LESSON_SETUP) -> Path:
+    """The JSON file holding the single-task scores for `setup` (next to the data cache)."""
+    return cache_dir().parent / "results" / f"stl-{setup.key()}.json"
+
+
+def save_stl_scores(scores: dict[str, dict[str, float]], setup: LessonSetup = LESSON_SETUP) -> Path:
+    """Merge `scores` ({task: {metric: value}}) into the file for `setup`; returns its path."""
+    path = results_path(setup)
+    stored = json.loads(path.read_text())["scores"] if path.is_file() else {}
+    stored.update(scores)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"setup": asdict(setup), "scores": stored}, indent=2))
+    return path
+
+
+def stl_scores(names: Sequence[str], setup: LessonSetup = LESSON_SETUP, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Validation scores of the single-task baselines for `names`, training any that are missing."""
+    path = results_path(setup)
+    stored = json.loads(path.read_text())["scores"] if path.is_file() else {}
+    missing = [n for n in names if n not in stored]
+    if missing:
+        data = setup.data()
+        for name in missing:
+            print(f"no saved single-task score for {name}: training it now ({setup.epochs} epochs)")
+            model, _ = train_single_task(name, setup, progress=progress, data=data)
+            scores = evaluate(model, [lesson_task(name)], data[1])
+            save_stl_scores(scores, setup)
+            stored.update(scores)
+    return {name: stored[name] for name in names}
