@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+NOTEBOOK_DIRS := notebooks $(wildcard solutions)
+
 .PHONY: lab test unit notebooks bench clean-cache
 
 # Create .venv when missing and install the course into it (editable, with the dev tools).
@@ -17,19 +19,19 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(PY) -m jupyter lab --notebook-dir=. $(ROOT_FLAG)
 
-# Unit tests, then every lesson notebook executed top to bottom (nbval), in one pytest run.
+# Unit tests, then every lesson (and solution) notebook executed top to bottom by nbval, in one pytest run.
 test: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	MPLBACKEND=Agg $(PY) -m pytest tests $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 unit: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest tests -p no:cacheprovider
 
 notebooks: $(STAMP)
-	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_trainer.py
 
 clean-cache:
-	rm -rf data/cache data/results
+	rm -rf data/cache

@@ -28,12 +28,15 @@ from mtl_course.train import History, evaluate, fit
 
 @dataclass(frozen=True)
 class LessonSetup:
-    """Data and training settings shared by the lessons (sized for ~30 s per model on a laptop CPU)."""
+    """Data and training settings shared by the lessons (sized for ~25 s per model on a laptop CPU).
 
-    size: int = 64
+    48x48 images: on a 2-core CPU, 6 epochs at 48x48 beat 4 epochs at 64x64 on every task in less time.
+    """
+
+    size: int = 48
     n_train: int = 384
     n_val: int = 128
-    epochs: int = 5
+    epochs: int = 7
     batch_size: int = 16
     lr: float = 3e-3
     encoder: str = "unet"
@@ -69,8 +72,8 @@ def train_single_task(name: str, setup: LessonSetup = LESSON_SETUP, progress: bo
 
 
 def results_path(setup: LessonSetup = LESSON_SETUP) -> Path:
-    """The JSON file holding the single-task scores for `setup` (next to the data cache)."""
-    return cache_dir().parent / "results" / f"stl-{setup.key()}.json"
+    """The JSON file holding the single-task scores for `setup` (in the data cache folder)."""
+    return cache_dir() / "results" / f"stl-{setup.key()}.json"
 
 
 def save_stl_scores(scores: dict[str, dict[str, float]], setup: LessonSetup = LESSON_SETUP) -> Path:

@@ -75,7 +75,7 @@ class MultiTaskNet(nn.Module):
         self.decoders = nn.ModuleDict({name: new_decoder() for name in dense} if branch == "decoder" else {})
         feature_channels = FEATURE_CHANNELS
         self.heads = nn.ModuleDict({
-            t.name: DenseHead(feature_channels, t.out_channels) if t.dense
+            t.name: DenseHead(feature_channels, t.out_channels, initial_bias=t.initial_bias) if t.dense
             else ImageHead(self.encoder.channels[-1], t.out_channels)
             for t in tasks})
 

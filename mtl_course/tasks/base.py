@@ -24,6 +24,7 @@ class Task:
     higher_is_better: bool = True
     primary_metric: str = ""
     dense: bool = True           # per-pixel output [B, C, H, W]; False: per-image output [B, C]
+    initial_bias: float | None = None   # where the head's output starts (None: the usual init)
 
     def __init__(self, out_channels: int) -> None:
         self.out_channels = out_channels

@@ -18,8 +18,14 @@ class Depth(Task):
     higher_is_better = False
     primary_metric = "abs_err"
 
-    def __init__(self) -> None:
+    def __init__(self, initial_depth: float = 5.0) -> None:
         super().__init__(out_channels=1)
+        # The head starts by predicting a typical depth instead of 0 m, so the first epochs are not
+        # spent learning the average (an L1 loss moves the output only ~lr per step at first).
+        self.initial_bias = float(initial_depth)
+
+    def spec(self) -> dict:
+        return {"name": self.name, "initial_depth": self.initial_bias}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         self.check_shapes(output, target)

@@ -1,0 +1,39 @@
+import json
+
+import pytest
+
+from mtl_course import baselines
+from mtl_course.baselines import LessonSetup, results_path, save_stl_scores, stl_scores
+from mtl_course.models import build_model
+from mtl_course.tasks import get_task
+
+TINY = LessonSetup(size=32, n_train=16, n_val=8, epochs=1, batch_size=8)
+
+
+def test_missing_baselines_are_trained_saved_then_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_COURSE_CACHE", str(tmp_path))
+    first = stl_scores(["depth"], TINY, progress=False)
+    path = results_path(TINY)
+    assert path.parent == tmp_path / "results"
+    stored = json.loads(path.read_text())
+    assert stored["setup"]["n_train"] == 16 and stored["scores"]["depth"] == first["depth"]
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("the saved score should have been read, not retrained")
+    monkeypatch.setattr(baselines, "train_single_task", must_not_train)
+    assert stl_scores(["depth"], TINY) == first
+
+
+def test_saved_scores_merge_by_task(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_COURSE_CACHE", str(tmp_path))
+    save_stl_scores({"semseg": {"miou": 0.4}}, TINY)
+    save_stl_scores({"depth": {"abs_err": 0.3}}, TINY)
+    assert stl_scores(["semseg", "depth"], TINY) == {"semseg": {"miou": 0.4}, "depth": {"abs_err": 0.3}}
+    other = LessonSetup(size=32, n_train=16, n_val=8, epochs=2, batch_size=8)
+    assert results_path(other) != results_path(TINY)          # other settings, other file
+
+
+def test_depth_head_starts_at_a_typical_depth():
+    model = build_model([get_task("depth", initial_depth=4.0)])
+    assert model.heads["depth"].layers[-1].bias.item() == pytest.approx(4.0)
+    assert get_task("depth").spec() == {"name": "depth", "initial_depth": 5.0}
