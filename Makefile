@@ -7,7 +7,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 NOTEBOOK_DIRS := notebooks $(wildcard solutions)
 
-.PHONY: lab test unit notebooks bench clean-cache
+.PHONY: lab test unit notebooks exercises bench clean-cache
 
 # Create .venv when missing and install the course into it (editable, with the dev tools).
 # Re-runs only when pyproject.toml changes.
@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(PY) -m jupyter lab --notebook-dir=. $(ROOT_FLAG)
 
-# Unit tests, then every lesson (and solution) notebook executed top to bottom by nbval, in one pytest run.
+# exercises/ in sync with solutions/, then unit tests and every lesson and solution notebook executed
+# top to bottom by nbval, in one pytest run.
 test: $(STAMP)
+	$(PY) -m mtl_course build-exercises --check
 	MPLBACKEND=Agg $(PY) -m pytest tests $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 unit: $(STAMP)
@@ -28,6 +30,10 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(PY) -m pytest $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Regenerate the student notebooks from solutions/ (never edit exercises/ by hand).
+exercises: $(STAMP)
+	$(PY) -m mtl_course build-exercises
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

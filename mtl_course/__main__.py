@@ -1,0 +1,50 @@
+"""Command line of the course:
+
+    python -m mtl_course build-exercises [--check]          exercises/ from solutions/
+    python -m mtl_course grade SUB.ipynb ... --out grades.csv [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+COURSE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtl_course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build-exercises", help="write exercises/ from solutions/")
+    build.add_argument("--check", action="store_true", help="only compare; exit 1 if exercises/ is out of date")
+    build.add_argument("--solutions", type=Path, default=COURSE_ROOT / "solutions")
+    build.add_argument("--exercises", type=Path, default=COURSE_ROOT / "exercises")
+    grade = commands.add_parser("grade", help="grade submitted exercise notebooks into a CSV file")
+    grade.add_argument("submissions", type=Path, nargs="+")
+    grade.add_argument("--out", type=Path, default=Path("grades.csv"))
+    grade.add_argument("--timeout", type=float, default=120, help="seconds allowed per cell (default 120)")
+    grade.add_argument("--solutions", type=Path, default=COURSE_ROOT / "solutions")
+    args = parser.parse_args(argv)
+
+    if args.command == "build-exercises":
+        from mtl_course.grading.build import build_exercises
+        problems = build_exercises(args.solutions, args.exercises, check=args.check)
+        if args.check:
+            for problem in problems:
+                print(problem)
+            print("exercises/ is up to date" if not problems else
+                  "exercises/ is out of date: run `python -m mtl_course build-exercises`")
+            return 1 if problems else 0
+        print(f"wrote {len(list(args.solutions.glob('*.ipynb')))} exercise notebook(s) to {args.exercises}")
+        return 1 if problems else 0
+
+    from mtl_course.grading.grade import grade as run_grading
+    run_grading(args.submissions, args.solutions, args.out, args.timeout)
+    print(f"grades written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Exercises and grading: instant checks for learners, student-copy builds and a grader for instructors.
+
+    from mtl_course.grading import check
+    check("01.q1", miou_from_confusion)      # prints ✅ / ❌ with a hint, returns True / False
+
+Command line (see `python -m mtl_course --help`):
+    python -m mtl_course build-exercises [--check]
+    python -m mtl_course grade SUB.ipynb ... --out grades.csv [--timeout S]
+"""
+
+from mtl_course.grading.checks import QUESTIONS, check, rel_error, verdict
+
+__all__ = ["QUESTIONS", "check", "rel_error", "verdict"]

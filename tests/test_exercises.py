@@ -1,0 +1,112 @@
+"""The exercise system: single source in solutions/, student copies in exercises/, instant checks."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from mtl_course.grading import check, verdict
+from mtl_course.grading.build import MarkerError, build_exercises, hidden_tests, strip_source
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+
+
+def test_strip_source_replaces_solutions_and_drops_hidden_tests():
+    source = "\n".join(["def f(x):", "    ### BEGIN SOLUTION", "    return 2 * x", "    ### END SOLUTION",
+                        "check('q', f)", "### BEGIN HIDDEN TESTS", "assert f(1) == 2", "### END HIDDEN TESTS"])
+    assert strip_source(source) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\ncheck('q', f)"
+    assert hidden_tests(source) == "assert f(1) == 2"
+
+
+@pytest.mark.parametrize("source, phrase", [
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
+    ("### END SOLUTION", "without a matching BEGIN"),
+    ("### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS", "inside an open SOLUTION block"),
+])
+def test_unbalanced_markers_are_errors(source, phrase):
+    with pytest.raises(MarkerError, match=phrase):
+        strip_source(source)
+
+
+def test_exercises_are_exactly_what_the_build_writes():
+    assert build_exercises(ROOT / "solutions", ROOT / "exercises", check=True) == []
+
+
+def test_check_detects_edited_missing_and_extra_exercises(tmp_path):
+    built = tmp_path / "exercises"
+    assert build_exercises(ROOT / "solutions", built) == []
+    first, second = sorted(built.glob("*.ipynb"))
+    first.write_text(first.read_text().replace("YOUR CODE HERE", "my answer"))
+    second.unlink()
+    (built / "99_stray.ipynb").write_text("{}")
+    problems = build_exercises(ROOT / "solutions", built, check=True)
+    assert any("differs" in p and first.name in p for p in problems)
+    assert any("missing" in p and second.name in p for p in problems)
+    assert any("99_stray" in p for p in problems)
+
+
+def test_cli_check_exit_codes(tmp_path):
+    from mtl_course.__main__ import main
+    assert main(["build-exercises", "--check"]) == 0
+    assert main(["build-exercises", "--check", "--exercises", str(tmp_path)]) == 1
+
+
+def test_hidden_tests_and_answers_never_reach_students():
+    for exercise in EXERCISES:
+        text = exercise.read_text()
+        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+        assert "raise NotImplementedError()" in text
+
+
+def test_cells_carry_nbgrader_metadata():
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        graded = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        answers = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        assert 3 <= len(graded) <= 5 and len(answers) == len(graded)
+        for cell in graded:
+            assert cell.metadata["nbgrader"]["points"] > 0 and cell.metadata["nbgrader"]["grade_id"]
+            assert cell.metadata["mtl_course"]["question"].startswith(notebook.metadata["mtl_course"]["exercise"])
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_untouched_exercises_fail_only_with_not_implemented_and_checks_say_so(path):
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors and {e.ename for e in errors} == {"NotImplementedError"}
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            printed = "".join(o.get("text", "") for o in cell.outputs)
+            assert "not answered yet" in printed and "✅" not in printed, cell.source
+
+
+def test_check_reports_each_state_and_never_raises_on_a_wrong_answer(capsys):
+    def unfinished(confusion):
+        raise NotImplementedError()
+
+    def right(confusion):
+        confusion = confusion.double()
+        tp = confusion.diag()
+        union = confusion.sum(0) + confusion.sum(1) - tp
+        return (tp[union > 0] / union[union > 0]).mean().item()
+
+    assert check("01.q1", None) is False and "still None" in capsys.readouterr().out
+    assert check("01.q1", unfinished) is False and "NotImplementedError" in capsys.readouterr().out
+    assert check("01.q1", lambda c: 0.5) is False
+    out = capsys.readouterr().out
+    assert "❌" in out and "relative error" in out and "Hint:" in out
+    assert check("01.q1", lambda c: c.no_such_thing) is False and "raised AttributeError" in capsys.readouterr().out
+    assert check("01.q1", right) is True and "✅" in capsys.readouterr().out
+    assert verdict("01.q1", right)[0] == "correct"
+    with pytest.raises(ValueError, match="unknown question"):
+        check("09.q9", 1)
+
+
+def test_numeric_checks_use_relative_error():
+    value = torch.tensor(0.0).item()
+    assert verdict("02.q4", value)[0] == "wrong"
