@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from torch import nn
 
@@ -59,16 +59,24 @@ def lesson_task(name: str) -> Task:
     return get_task(name, num_classes=len(CLASSES)) if name in ("semseg", "labels") else get_task(name)
 
 
-def train_single_task(name: str, setup: LessonSetup = LESSON_SETUP, progress: bool = True,
-                      data: tuple[SyntheticScenes, SyntheticScenes] | None = None) -> tuple[nn.Module, History]:
-    """Train one single-task network for task `name` with `setup`; returns (model, history)."""
+def train_model(tasks: Sequence[Task], setup: LessonSetup = LESSON_SETUP, progress: bool = True,
+                data: tuple[Any, Any] | None = None, **build_options: Any) -> tuple[nn.Module, History]:
+    """Build (build_model(tasks, encoder=setup.encoder, **build_options)) and train a model with `setup`.
+
+    data: (train, val) to use instead of setup.data(), e.g. with an extra task's targets added.
+    """
     train, val = data or setup.data()
-    task = lesson_task(name)
     seed_everything(setup.seed)
-    model = build_model([task], encoder=setup.encoder)
-    history = fit(model, [task], train, val, epochs=setup.epochs, lr=setup.lr, batch_size=setup.batch_size,
+    model = build_model(list(tasks), encoder=setup.encoder, **build_options)
+    history = fit(model, list(tasks), train, val, epochs=setup.epochs, lr=setup.lr, batch_size=setup.batch_size,
                   seed=setup.seed, progress=progress)
     return model, history
+
+
+def train_single_task(name: str, setup: LessonSetup = LESSON_SETUP, progress: bool = True,
+                      data: tuple[Any, Any] | None = None) -> tuple[nn.Module, History]:
+    """Train one single-task network for task `name` with `setup`; returns (model, history)."""
+    return train_model([lesson_task(name)], setup, progress, data)
 
 
 def results_path(setup: LessonSetup = LESSON_SETUP) -> Path:

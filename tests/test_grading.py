@@ -74,7 +74,7 @@ def graded(tmp_path_factory):
     out = folder / "grades.csv"
     order = ["correct", "untouched", "infinite_loop", "kills_kernel", "floods_output", "overrides_check",
              "not_a_notebook", "correct_02"]
-    assert main(["grade", *[str(subs[n]) for n in order], "--out", str(out), "--timeout", "20"]) == 0
+    assert main(["grade", *[str(subs[n]) for n in order], "--out", str(out), "--timeout", "30"]) == 0
     rows = list(csv.DictReader(out.open()))
     return {name: row for name, row in zip(order, rows)}
 

@@ -12,6 +12,7 @@ NOTEBOOKS = sorted(p for folder in ("notebooks", "solutions", "exercises") for p
 def test_there_are_lessons():
     assert (ROOT / "notebooks" / "00_welcome_and_data.ipynb").is_file()
     assert (ROOT / "notebooks" / "01_single_task_baselines.ipynb").is_file()
+    assert (ROOT / "notebooks" / "02_hard_parameter_sharing.ipynb").is_file()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")

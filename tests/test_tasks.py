@@ -82,3 +82,12 @@ def test_unknown_task_lists_valid_ones():
 def test_missing_num_classes_says_how_to_fix():
     with pytest.raises(TypeError, match="num_classes=len"):
         get_task("semseg")
+
+
+def test_key_renames_output_and_target_and_survives_the_spec():
+    task = get_task("semseg", num_classes=4, key="other_labels")
+    assert (task.name, task.target, task.kind) == ("other_labels", "other_labels", "semseg")
+    assert task.spec() == {"name": "semseg", "num_classes": 4, "key": "other_labels"}
+    rebuilt = get_task(**task.spec())
+    assert (rebuilt.name, rebuilt.num_classes) == ("other_labels", 4)
+    assert get_task("semseg", num_classes=4).name == "semseg"      # the class attribute is untouched

@@ -166,3 +166,15 @@ def test_bad_fit_arguments(scenes):
         fit(model, tasks, scenes, lr=-1, progress=False)
     with pytest.raises(TypeError, match="Task objects"):
         fit(model, ["depth"], scenes, progress=False)
+
+
+def test_a_renamed_task_trains_on_its_own_key_and_checkpoints(scenes, tmp_path):
+    data = scenes.tensors()
+    data = {**data, "shuffled": data["semseg"].flip(0)}
+    tasks = [get_task("semseg", num_classes=6), get_task("semseg", num_classes=6, key="shuffled")]
+    model, hist = small_fit(tasks, data, epochs=1)
+    assert set(hist.train_loss) == {"semseg", "shuffled"}
+    scores = evaluate(model, tasks, data, device="cpu")
+    assert scores["semseg"] != scores["shuffled"]
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "two.pt"))
+    assert loaded.task_names == ["semseg", "shuffled"]

@@ -22,12 +22,17 @@ TASKS: dict[str, type[Task]] = {"semseg": SemSeg, "depth": Depth, "edges": Edges
                                 "labels": Labels}
 
 
-def get_task(name: str, **kwargs: Any) -> Task:
-    """Build a task by name; semseg and labels need num_classes=C (C counts the background)."""
+def get_task(name: str, key: str | None = None, **kwargs: Any) -> Task:
+    """Build a task by name; semseg and labels need num_classes=C (C counts the background).
+
+    key: the name of the task's output and of its target in the data, when it is not `name`
+         (e.g. get_task("semseg", num_classes=6, key="other_semseg") for a second segmentation task).
+    """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks are {sorted(TASKS)}")
     try:
-        return TASKS[name](**kwargs)
+        task = TASKS[name](**kwargs)
+        return task.rename(key) if key is not None else task
     except TypeError as err:
         raise TypeError(f"get_task({name!r}, ...): {err}. "
                         + ("Pass num_classes=C, e.g. num_classes=len(ds.classes)."

@@ -44,9 +44,22 @@ class Task:
         raise NotImplementedError
 
     # --- shared ----------------------------------------------------------------------------
+    def rename(self, key: str) -> "Task":
+        """Use `key` as this task's output name and target key (e.g. a second semseg task on other labels)."""
+        self.name = self.target = key
+        return self
+
     def spec(self) -> dict[str, Any]:
         """The arguments that rebuild this task with get_task(**spec) (stored in checkpoints)."""
-        return {"name": self.name}
+        return {"name": self.kind, **self.arguments(), **({"key": self.name} if self.name != self.kind else {})}
+
+    def arguments(self) -> dict[str, Any]:
+        """The constructor arguments of this task (subclasses with arguments override it)."""
+        return {}
+
+    @property
+    def kind(self) -> str:
+        return type(self).name
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items() if k != "name")

@@ -24,8 +24,8 @@ class Depth(Task):
         # spent learning the average (an L1 loss moves the output only ~lr per step at first).
         self.initial_bias = float(initial_depth)
 
-    def spec(self) -> dict:
-        return {"name": self.name, "initial_depth": self.initial_bias}
+    def arguments(self) -> dict:
+        return {"initial_depth": self.initial_bias}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         self.check_shapes(output, target)

@@ -28,8 +28,8 @@ class Edges(Task):
         super().__init__(out_channels=1)
         self.tolerance = tolerance
 
-    def spec(self) -> dict:
-        return {"name": self.name, "tolerance": self.tolerance}
+    def arguments(self) -> dict:
+        return {"tolerance": self.tolerance}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         self.check_shapes(output, target)

@@ -28,8 +28,8 @@ class Labels(Task):
         super().__init__(out_channels=num_classes - 1)
         self.num_classes = num_classes
 
-    def spec(self) -> dict:
-        return {"name": self.name, "num_classes": self.num_classes}
+    def arguments(self) -> dict:
+        return {"num_classes": self.num_classes}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         self.check_shapes(output, target)

@@ -29,8 +29,8 @@ class SemSeg(Task):
         super().__init__(out_channels=num_classes)
         self.num_classes = num_classes
 
-    def spec(self) -> dict:
-        return {"name": self.name, "num_classes": self.num_classes}
+    def arguments(self) -> dict:
+        return {"num_classes": self.num_classes}
 
     def expected_target_shape(self, output: Tensor) -> tuple[int, ...]:
         return (output.shape[0], *output.shape[2:])
