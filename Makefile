@@ -20,16 +20,18 @@ lab: $(STAMP)
 	$(PY) -m jupyter lab --notebook-dir=. $(ROOT_FLAG)
 
 # exercises/ in sync with solutions/, then unit tests and every lesson and solution notebook executed
-# top to bottom by nbval, in one pytest run.
+# top to bottom by nbval, in one pytest run. Progress bars are off: nbval waits only 5 s for a cell's
+# remaining output, and a long training cell's widget updates can exceed that.
 test: $(STAMP)
 	$(PY) -m mtl_course build-exercises --check
-	MPLBACKEND=Agg $(PY) -m pytest tests $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
+	MPLBACKEND=Agg MTL_COURSE_PROGRESS=0 $(PY) -m pytest tests $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env \
+		-p no:cacheprovider
 
 unit: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest tests -p no:cacheprovider
 
 notebooks: $(STAMP)
-	$(PY) -m pytest $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
+	MTL_COURSE_PROGRESS=0 $(PY) -m pytest $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # Regenerate the student notebooks from solutions/ (never edit exercises/ by hand).
 exercises: $(STAMP)

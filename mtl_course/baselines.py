@@ -59,7 +59,7 @@ def lesson_task(name: str) -> Task:
     return get_task(name, num_classes=len(CLASSES)) if name in ("semseg", "labels") else get_task(name)
 
 
-def train_model(tasks: Sequence[Task], setup: LessonSetup = LESSON_SETUP, progress: bool = True,
+def train_model(tasks: Sequence[Task], setup: LessonSetup = LESSON_SETUP, progress: bool | None = None,
                 data: tuple[Any, Any] | None = None, **build_options: Any) -> tuple[nn.Module, History]:
     """Build (build_model(tasks, encoder=setup.encoder, **build_options)) and train a model with `setup`.
 
@@ -73,7 +73,7 @@ def train_model(tasks: Sequence[Task], setup: LessonSetup = LESSON_SETUP, progre
     return model, history
 
 
-def train_single_task(name: str, setup: LessonSetup = LESSON_SETUP, progress: bool = True,
+def train_single_task(name: str, setup: LessonSetup = LESSON_SETUP, progress: bool | None = None,
                       data: tuple[Any, Any] | None = None) -> tuple[nn.Module, History]:
     """Train one single-task network for task `name` with `setup`; returns (model, history)."""
     return train_model([lesson_task(name)], setup, progress, data)
@@ -94,7 +94,7 @@ def save_stl_scores(scores: dict[str, dict[str, float]], setup: LessonSetup = LE
     return path
 
 
-def stl_scores(names: Sequence[str], setup: LessonSetup = LESSON_SETUP, progress: bool = True) -> dict[str, dict[str, float]]:
+def stl_scores(names: Sequence[str], setup: LessonSetup = LESSON_SETUP, progress: bool | None = None) -> dict[str, dict[str, float]]:
     """Validation scores of the single-task baselines for `names`, training any that are missing."""
     path = results_path(setup)
     stored = json.loads(path.read_text())["scores"] if path.is_file() else {}

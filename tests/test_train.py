@@ -178,3 +178,13 @@ def test_a_renamed_task_trains_on_its_own_key_and_checkpoints(scenes, tmp_path):
     assert scores["semseg"] != scores["shuffled"]
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "two.pt"))
     assert loaded.task_names == ["semseg", "shuffled"]
+
+
+def test_progress_bar_follows_the_environment(scenes, monkeypatch, capsys):
+    tasks = [get_task("depth")]
+    monkeypatch.setenv("MTL_COURSE_PROGRESS", "1")
+    small_fit(tasks, scenes, epochs=1, progress=None)
+    assert "fit" in capsys.readouterr().err
+    monkeypatch.setenv("MTL_COURSE_PROGRESS", "0")
+    small_fit(tasks, scenes, epochs=1, progress=None)
+    assert "fit" not in capsys.readouterr().err

@@ -12,6 +12,7 @@ on a CUDA GPU the forward pass also runs under bf16 autocast. Losses and metrics
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any, Mapping, Sequence
 
@@ -61,7 +62,7 @@ def _check_finite(losses: Tensor, tasks: Sequence[Task], epoch: int, step: int, 
 
 def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, epochs: int = 5,
         lr: float = 1e-3, weighting: str | Mapping[str, float] | Weighting = "equal",
-        device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
+        device: str | torch.device | None = None, seed: int = 0, progress: bool | None = None,
         batch_size: int = 32, weight_decay: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None) -> History:
     """Train `model` on `tasks` and return a History.
@@ -74,9 +75,12 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         weighting:  a name from mtl_course.weighting.WEIGHTINGS, a {task: weight} dict, or an object
         device:     None picks cuda > mps > cpu (see get_device)
         seed:       seeds the shuffling and any randomness, so two CPU runs give identical results
-        progress:   show a progress bar (a widget in Jupyter, text in a terminal)
+        progress:   show a progress bar (a widget in Jupyter, text in a terminal); None: yes, unless the
+                    environment variable MTL_COURSE_PROGRESS is "0" (the test suite sets it)
     """
     tasks = _check_tasks(model, tasks)
+    if progress is None:
+        progress = os.environ.get("MTL_COURSE_PROGRESS", "1") != "0"
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0 or not isinstance(batch_size, int) or batch_size < 1:
@@ -101,7 +105,9 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
                                                lr=lr, weight_decay=weight_decay)
     history = History(primary={t.name: t.primary_metric for t in tasks})
     steps = steps_per_epoch(n_train, batch_size)
-    bar = tqdm(total=epochs * steps, disable=not progress, desc="fit", unit="batch", leave=True)
+    # refresh at most once a second: each refresh is a message to Jupyter, and a flood of them can stall
+    # notebook runners (nbval waits only 5 s for a cell's remaining output)
+    bar = tqdm(total=epochs * steps, disable=not progress, desc="fit", unit="batch", leave=True, mininterval=1.0)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
