@@ -28,7 +28,7 @@ def main() -> None:
         rates.append(args.n / (time.perf_counter() - start))
     start = time.perf_counter()
     SyntheticScenes(n=args.n, size=args.size, seed=0, cache=False).tensors()
-    decode = args.n / (time.perf_counter() - start) 
+    decode = args.n / (time.perf_counter() - start)
     print(f"SyntheticScenes {args.size}x{args.size}, {torch.get_num_threads()} threads, n={args.n}")
     print(f"  generate: median {statistics.median(rates):,.0f} scenes/s  (min {min(rates):,.0f}, "
           f"max {max(rates):,.0f}; target >= 1,000)")

@@ -84,10 +84,14 @@ def results_path(setup: LessonSetup = LESSON_SETUP) -> Path:
     return cache_dir() / "results" / f"stl-{setup.key()}.json"
 
 
+def _stored_scores(path: Path) -> dict[str, dict[str, float]]:
+    return json.loads(path.read_text())["scores"] if path.is_file() else {}
+
+
 def save_stl_scores(scores: dict[str, dict[str, float]], setup: LessonSetup = LESSON_SETUP) -> Path:
     """Merge `scores` ({task: {metric: value}}) into the file for `setup`; returns its path."""
     path = results_path(setup)
-    stored = json.loads(path.read_text())["scores"] if path.is_file() else {}
+    stored = _stored_scores(path)
     stored.update(scores)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"setup": asdict(setup), "scores": stored}, indent=2))
@@ -96,8 +100,7 @@ def save_stl_scores(scores: dict[str, dict[str, float]], setup: LessonSetup = LE
 
 def stl_scores(names: Sequence[str], setup: LessonSetup = LESSON_SETUP, progress: bool | None = None) -> dict[str, dict[str, float]]:
     """Validation scores of the single-task baselines for `names`, training any that are missing."""
-    path = results_path(setup)
-    stored = json.loads(path.read_text())["scores"] if path.is_file() else {}
+    stored = _stored_scores(results_path(setup))
     missing = [n for n in names if n not in stored]
     if missing:
         data = setup.data()

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.colors import ListedColormap
 from torch import Tensor
 
 if TYPE_CHECKING:

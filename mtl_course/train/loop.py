@@ -40,6 +40,11 @@ def _check_tasks(model: nn.Module, tasks: Sequence[Task]) -> list[Task]:
     return tasks
 
 
+def _data_keys(tasks: Sequence[Task]) -> list[str]:
+    """The data keys a batch needs: the image and each task's target (once)."""
+    return ["image", *dict.fromkeys(t.target for t in tasks)]
+
+
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -91,7 +96,7 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
     weighting = get_weighting(weighting)
     weighting.setup([t.name for t in tasks])
 
-    keys = ["image", *dict.fromkeys(t.target for t in tasks)]
+    keys = _data_keys(tasks)
     train_resident = to_tensors(train, keys)
     val_resident = to_tensors(val, keys) if val is not None else None
     for split in (train_resident, val_resident):
@@ -149,7 +154,7 @@ def evaluate(model: nn.Module, tasks: Sequence[Task], data: Any, batch_size: int
     """Scores of `model` on `data`: {task name: {metric: value}}, accumulated exactly over batches."""
     tasks = _check_tasks(model, tasks)
     device = get_device(str(device) if device is not None else None)
-    keys = ["image", *dict.fromkeys(t.target for t in tasks)]
+    keys = _data_keys(tasks)
     resident = to_tensors(data, keys)
     states = {t.name: t.metric_state() for t in tasks}
     was_training = model.training
