@@ -23,6 +23,17 @@ def test_depth_loss_is_l1_on_valid_pixels():
     assert task.loss(pred, target).item() == pytest.approx((1 + 3) / 2)
 
 
+def test_depth_l2_loss_is_the_mean_squared_error_on_valid_pixels():
+    task = get_task("depth", key="other", loss="l2")
+    pred = torch.tensor([2.0, 5.0, 9.0]).view(1, 1, 1, 3)
+    target = torch.tensor([1.0, 0.0, 6.0]).view(1, 1, 1, 3)
+    assert task.loss(pred, target).item() == pytest.approx((1 + 9) / 2)
+    assert task.spec() == {"name": "depth", "initial_depth": 5.0, "loss": "l2", "key": "other"}
+    assert get_task(**task.spec()).loss(pred, target).item() == pytest.approx(5.0)
+    with pytest.raises(ValueError, match=r"unknown depth loss 'l3'; valid losses are \['l1', 'l2'\]"):
+        get_task("depth", loss="l3")
+
+
 def test_edge_loss_weights_each_class_by_the_other_ones_frequency():
     task = get_task("edges")
     logits = torch.tensor([0.0, 0.0, 0.0, 0.0]).view(1, 1, 2, 2)
