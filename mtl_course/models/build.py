@@ -83,19 +83,41 @@ class MultiTaskNet(nn.Module):
     def task_names(self) -> list[str]:
         return list(self.heads)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """x: float [B, 3, H, W] -> {task: [B, C_task, H, W] (dense) or [B, C_task] (image-level)}."""
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The parameters every task uses: the encoder, and the decoder when it is shared."""
+        shared = [*self.encoder.parameters(), *(self.decoder.parameters() if self.decoder is not None else [])]
+        return [p for p in shared if p.requires_grad]
+
+    def shared_representation(self, x: Tensor) -> list[Tensor]:
+        """What the task-specific parts read: branch="head": [decoder output (if a dense task),
+        encoder's last features (if an image-level task)]; branch="decoder": the encoder's features."""
         check_image_batch(x)
-        size = (x.shape[-2], x.shape[-1])
         features = self.encoder(x)
-        shared = self.decoder(features, size) if self.decoder is not None else None
+        if self.branch == "decoder":
+            return list(features)
+        representation = [self.decoder(features, (x.shape[-2], x.shape[-1]))] if self.decoder is not None else []
+        if any(isinstance(head, ImageHead) for head in self.heads.values()):
+            representation.append(features[-1])
+        return representation
+
+    def task_outputs(self, representation: Sequence[Tensor], size: tuple[int, int]) -> dict[str, Tensor]:
+        """The task-specific part: shared_representation(x) -> {task: output} (see forward)."""
+        if self.branch == "decoder":
+            features, shared, last = representation, None, representation[-1]
+        else:
+            shared = representation[0] if self.decoder is not None else None
+            last = representation[-1]
         outputs = {}
         for name, head in self.heads.items():
             if isinstance(head, ImageHead):
-                outputs[name] = head(features[-1])
+                outputs[name] = head(last)
             else:
                 outputs[name] = head(shared if shared is not None else self.decoders[name](features, size))
         return outputs
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """x: float [B, 3, H, W] -> {task: [B, C_task, H, W] (dense) or [B, C_task] (image-level)}."""
+        return self.task_outputs(self.shared_representation(x), (x.shape[-2], x.shape[-1]))
 
 
 class SeparateNets(nn.Module):

@@ -15,7 +15,11 @@ class History:
     train_loss:    {task: [mean training loss per epoch]}
     val_metrics:   {task: {metric: [value per epoch]}}   (empty without validation data)
     weights:       {task: [mean task weight applied per epoch]}
+    grad_cosine:   {"a/b": [mean cosine between tasks a and b's shared gradients per epoch]} (when taken)
     epoch_seconds: [wall-clock seconds per epoch, training and validation]
+    train_seconds: [wall-clock seconds per epoch, training steps only]
+    steps_per_epoch: optimiser steps per epoch
+    peak_memory_mb: peak GPU memory allocated during fit (None on a CPU)
     primary:       {task: its primary metric name}
     """
 
@@ -23,13 +27,22 @@ class History:
     train_loss: dict[str, list[float]] = field(default_factory=dict)
     val_metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     weights: dict[str, list[float]] = field(default_factory=dict)
+    grad_cosine: dict[str, list[float]] = field(default_factory=dict)
     epoch_seconds: list[float] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+    steps_per_epoch: int = 0
+    peak_memory_mb: float | None = None
     primary: dict[str, str] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
         """Total wall-clock training time."""
         return sum(self.epoch_seconds)
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean wall-clock seconds of one training step (validation excluded)."""
+        return sum(self.train_seconds) / max(1, self.steps_per_epoch * len(self.train_seconds))
 
     def final(self) -> dict[str, dict[str, float]]:
         """The last epoch's validation scores {task: {metric: value}}."""

@@ -5,6 +5,9 @@ Each step:  outputs = model(images)
             weights = weighting(losses)                                         # [T]
             (weights * losses).sum().backward(); optimizer.step()
 
+Gradient-based strategies (and `track_conflict=True`) first take each task's gradient of the shared part,
+G [T, P] (see gradients.py); the strategy turns G into the shared gradient d, each head keeps its own.
+
 Images and weights use the channels_last memory layout (faster convolutions on CPUs and GPUs alike);
 on a CUDA GPU the forward pass also runs under bf16 autocast. Losses and metrics are always float32.
 """
@@ -23,8 +26,9 @@ from tqdm.auto import tqdm
 from mtl_course.device import get_device
 from mtl_course.tasks import Task
 from mtl_course.train.batches import iterate, steps_per_epoch, to_tensors
+from mtl_course.train.gradients import LEVELS, SharedGradients, pairwise_cosines
 from mtl_course.train.history import History
-from mtl_course.weighting import Weighting, get_weighting
+from mtl_course.weighting import GradientWeighting, Weighting, get_weighting
 
 
 def _check_tasks(model: nn.Module, tasks: Sequence[Task]) -> list[Task]:
@@ -69,7 +73,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         lr: float = 1e-3, weighting: str | Mapping[str, float] | Weighting = "equal",
         device: str | torch.device | None = None, seed: int = 0, progress: bool | None = None,
         batch_size: int = 32, weight_decay: float = 0.0,
-        optimizer: torch.optim.Optimizer | None = None) -> History:
+        optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
+        track_conflict: bool = False) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
@@ -82,6 +87,11 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         seed:       seeds the shuffling and any randomness, so two CPU runs give identical results
         progress:   show a progress bar (a widget in Jupyter, text in a terminal); None: yes, unless the
                     environment variable MTL_COURSE_PROGRESS is "0" (the test suite sets it)
+        grad_level: where per-task gradients are taken when a strategy needs them: "params" (the shared
+                    parameters; T backward passes) or "features" (the shared features, MGDA-UB style;
+                    about one backward pass)
+        track_conflict: also take per-task gradients for loss-based strategies, to record the pairwise
+                    gradient cosines in history.grad_cosine (recorded anyway for gradient strategies)
     """
     tasks = _check_tasks(model, tasks)
     if progress is None:
@@ -94,7 +104,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     weighting = get_weighting(weighting)
-    weighting.setup([t.name for t in tasks])
+    if grad_level not in LEVELS:
+        raise ValueError(f"unknown grad_level {grad_level!r}; valid values are {list(LEVELS)}")
 
     keys = _data_keys(tasks)
     train_resident = to_tensors(train, keys)
@@ -106,9 +117,17 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
     n_train = len(train_resident["image"]) if train_resident else len(train)
 
     model.to(device, memory_format=torch.channels_last)
-    optimizer = optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                               lr=lr, weight_decay=weight_decay)
+    weighting.setup([t.name for t in tasks], device)
+    per_task = SharedGradients(model, grad_level) if weighting.needs_grads or track_conflict else None
+    if optimizer is None:
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                                      weight_decay=weight_decay)
+    if weighting.parameters():              # learnable task weights (e.g. uncertainty) train with the model
+        optimizer.add_param_group({"params": weighting.parameters(), "weight_decay": 0.0})
     history = History(primary={t.name: t.primary_metric for t in tasks})
+    pairs = [(i, j) for i in range(len(tasks)) for j in range(i + 1, len(tasks))]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     steps = steps_per_epoch(n_train, batch_size)
     # refresh at most once a second: each refresh is a message to Jupyter, and a flood of them can stall
     # notebook runners (nbval waits only 5 s for a cell's remaining output)
@@ -118,25 +137,43 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         model.train()
         loss_sum = torch.zeros(len(tasks), device=device)
         weight_sum = torch.zeros(len(tasks), device=device)
+        cosine_sum = torch.zeros(len(tasks), len(tasks), device=device)
         for step, batch in enumerate(iterate(train, train_resident, keys, batch_size, device, shuffle=True,
                                              generator=shuffle, drop_last=True), start=1):
+            optimizer.zero_grad(set_to_none=True)
             with _autocast(device):
-                outputs = model(_images(batch))
+                outputs = per_task.forward(_images(batch)) if per_task else model(_images(batch))
             losses = torch.stack([task.loss(outputs[task.name], batch[task.target]) for task in tasks])
             _check_finite(losses, tasks, epoch, step, lr)
-            task_weights = weighting(losses.detach())
-            optimizer.zero_grad(set_to_none=True)
-            (task_weights * losses).sum().backward()
+            if per_task is None:                                 # the plain step: one backward pass
+                task_weights = weighting(losses.detach())
+                ((task_weights * losses).sum() + weighting.regularizer()).backward()
+            else:
+                grads = per_task.task_gradients(losses)
+                cosine_sum += pairwise_cosines(grads)
+                if isinstance(weighting, GradientWeighting):
+                    per_task.backward_combined(weighting.combine(grads, losses.detach()), losses)
+                    task_weights = weighting.last_weights
+                else:
+                    task_weights = weighting(losses.detach(), grads) if weighting.needs_grads \
+                        else weighting(losses.detach())
+                    objective = (task_weights * losses).sum() + weighting.regularizer()
+                    per_task.backward_weighted(objective, weighting.parameters())
             optimizer.step()
             loss_sum += losses.detach()
             weight_sum += task_weights.detach()
             bar.update()
+        history.train_seconds.append(time.perf_counter() - start)
         epoch_losses = loss_sum / step
         weighting.epoch_end(epoch_losses)
         history.epochs.append(epoch)
         for task, loss, weight in zip(tasks, epoch_losses.tolist(), (weight_sum / step).tolist()):
             history.train_loss.setdefault(task.name, []).append(loss)
             history.weights.setdefault(task.name, []).append(weight)
+        if per_task is not None:
+            cosines = (cosine_sum / step).tolist()
+            for i, j in pairs:
+                history.grad_cosine.setdefault(f"{tasks[i].name}/{tasks[j].name}", []).append(cosines[i][j])
         if val is not None:
             scores = evaluate(model, tasks, val_resident if val_resident is not None else val, device=device)
             for name, metrics in scores.items():
@@ -145,6 +182,9 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         history.epoch_seconds.append(time.perf_counter() - start)
         bar.set_postfix({t.name: f"{history.train_loss[t.name][-1]:.3g}" for t in tasks})
     bar.close()
+    history.steps_per_epoch = steps
+    if device.type == "cuda":
+        history.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2 ** 20
     return history
 
 

@@ -1,11 +1,20 @@
-"""The tiny base every loss-weighting strategy builds on.
+"""The tiny base every weighting strategy builds on.
+
+Two kinds of strategy, one convention:
+- **Loss-based** (`Weighting`): `weights(losses) -> w[T]`; the trainer minimises sum_t w_t * L_t
+  (+ `regularizer()`, for strategies with learnable weights such as uncertainty weighting).
+- **Gradient-based** (`GradientWeighting`): `combine(G[T, P], losses[T]) -> d[P]`, a pure function of the
+  per-task gradients G of the *shared* parameters (or of the shared features, see `fit(grad_level=...)`).
+  The trainer uses d as the shared gradient; each task head keeps its own task's gradient.
+  Every gradient method in this package returns d = alpha @ G, with alpha computed from the Gram matrix
+  G G^T (T x T: cheap), so `last_weights` = alpha are the weights the method really applied.
 
 Conventions (the same as LibMTL):
-- The training objective is a **sum** of weighted task losses: total = sum_t w_t * L_t.
-  Equal weighting therefore means w_t = 1 (not 1/T).
-- A strategy is data in, data out: `weights(losses)` returns the weights; the trainer does the
-  backward pass and the optimiser step. `last_weights` holds the weights actually applied last.
-- Stochastic strategies take a seed so that runs repeat.
+- The objective is a **sum**: equal weighting means w_t = 1 (not 1/T), so d = sum_t g_t. Methods whose
+  paper produces a mean or a convex combination (weights summing to 1) are scaled by T here; each
+  module's docstring says its scale relative to the paper. With Adam the scale of d barely matters.
+- A strategy is data in, data out: the trainer does the backward passes and the optimiser step.
+- Stochastic strategies take a `seed`, so runs repeat.
 """
 
 from __future__ import annotations
@@ -20,24 +29,36 @@ class Weighting:
     """Loss-based weighting: maps the per-task losses of a step to per-task weights."""
 
     name: str = ""
+    needs_grads: bool = False        # True: `weights` also needs G [T, P], the per-task shared gradients
 
     def __init__(self) -> None:
         self.task_names: list[str] = []
         self.last_weights: Tensor | None = None
 
-    def setup(self, task_names: Sequence[str]) -> None:
+    def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
         """Called once by the trainer before training, with the task names in loss order."""
         self.task_names = list(task_names)
 
-    def weights(self, losses: Tensor) -> Tensor:
-        """losses: float [T] (detached) -> weights float [T]."""
+    def parameters(self) -> list[Tensor]:
+        """Learnable weighting parameters, trained by the model's optimiser (none by default)."""
+        return []
+
+    def weights(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
+        """losses: float [T] (detached); grads: float [T, P] when `needs_grads` -> weights float [T]."""
         raise NotImplementedError
+
+    def regularizer(self) -> Tensor | float:
+        """A term added to the objective (learnable-weight strategies); 0 by default."""
+        return 0.0
 
     def epoch_end(self, epoch_losses: Tensor) -> None:
         """Called by the trainer after each epoch with that epoch's mean loss per task [T]."""
 
-    def __call__(self, losses: Tensor) -> Tensor:
-        weights = self.weights(losses)
+    def __call__(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
+        if self.needs_grads and grads is None:
+            raise ValueError(f"{type(self).__name__} needs the per-task gradients; call it as "
+                             f"weighting(losses, grads) with grads of shape [T, P] (fit does this)")
+        weights = self.weights(losses, grads) if self.needs_grads else self.weights(losses)
         if weights.shape != losses.shape:
             raise ValueError(f"{type(self).__name__}.weights returned shape {tuple(weights.shape)} for "
                              f"{losses.numel()} task losses; it must return one weight per task")
@@ -46,6 +67,42 @@ class Weighting:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class GradientWeighting(Weighting):
+    """Gradient-based: replaces the shared gradient by d = alpha @ G, alpha = gram_weights(G G^T, losses)."""
+
+    needs_grads = True
+
+    def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
+        """gram: float64 [T, T] = G G^T (on the CPU); losses: [T] -> alpha float64 [T]."""
+        raise NotImplementedError
+
+    def combine(self, grads: Tensor, losses: Tensor) -> Tensor:
+        """grads: float [T, P] per-task gradients of the shared part; losses: [T] -> d float [P]."""
+        check_grads(grads, losses)
+        gram = (grads.double() @ grads.double().T).cpu()
+        alpha = self.gram_weights(gram, losses.detach().double().cpu())
+        self.last_weights = alpha.to(grads.device, torch.float32)
+        return self.last_weights @ grads.float()
+
+    def weights(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
+        """The weights alpha this strategy gives the gradients G (what `combine` applies)."""
+        if grads is None:
+            raise ValueError(f"{type(self).__name__} needs the per-task gradients G [T, P]")
+        self.combine(grads, losses)
+        return self.last_weights
+
+    def __call__(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
+        return self.weights(losses, grads)
+
+
+def check_grads(grads: Tensor, losses: Tensor) -> None:
+    if grads.dim() != 2 or grads.shape[0] != losses.numel():
+        raise ValueError(f"expected per-task gradients of shape [T, P] with T = {losses.numel()} tasks, "
+                         f"got {tuple(grads.shape)}")
+    if not bool(torch.isfinite(grads).all()):
+        raise FloatingPointError("a task gradient contains NaN or inf; lower the learning rate")
 
 
 def as_tensor(weights: Sequence[float] | Tensor, like: Tensor) -> Tensor:

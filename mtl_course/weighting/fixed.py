@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import torch
 from torch import Tensor
 
 from mtl_course.weighting.base import Weighting, as_tensor
@@ -20,7 +21,7 @@ class Fixed(Weighting):
             raise ValueError(f"fixed weights must be >= 0, got {dict(weights)}")
         self.fixed = {name: float(w) for name, w in weights.items()}
 
-    def setup(self, task_names: Sequence[str]) -> None:
+    def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
         missing, unknown = set(task_names) - set(self.fixed), set(self.fixed) - set(task_names)
         if missing or unknown:
             raise ValueError(f"fixed weights are for {sorted(self.fixed)} but the tasks are {list(task_names)}"
