@@ -1,0 +1,116 @@
+"""fit with per-task gradients: the two gradient levels, gradient-based strategies, conflict tracking."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mtl_course as mc
+from mtl_course.models import build_model
+from mtl_course.tasks import get_task
+from mtl_course.train import fit
+from mtl_course.train.gradients import SharedGradients, pairwise_cosines
+from mtl_course.weighting import GradientWeighting
+
+
+class PlainSum(GradientWeighting):
+    """alpha = 1 for every task: must reproduce the ordinary backward of the summed losses exactly."""
+
+    name = "plain-sum"
+
+    def gram_weights(self, gram, losses):
+        return torch.ones(gram.shape[0], dtype=gram.dtype)
+
+
+def three_tasks():
+    return [get_task("semseg", num_classes=6), get_task("depth"), get_task("edges"), get_task("labels", num_classes=6)]
+
+
+def gradients_after(model, tasks, batch, level=None, strategy=None):
+    model.zero_grad(set_to_none=True)
+    images = batch["image"][:6]
+    if level is None:
+        outputs = model(images)
+        sum(t.loss(outputs[t.name], batch[t.target][:6]) for t in tasks).backward()
+    else:
+        step = SharedGradients(model, level)
+        outputs = step.forward(images)
+        losses = torch.stack([t.loss(outputs[t.name], batch[t.target][:6]) for t in tasks])
+        step.backward_combined(strategy.combine(step.task_gradients(losses), losses.detach()), losses)
+    return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("branch", ["head", "decoder"])
+@pytest.mark.parametrize("level", ["params", "features"])
+def test_weights_of_one_reproduce_the_plain_backward(batch, level, branch):
+    tasks = three_tasks()
+    mc.seed_everything(0)
+    model = build_model(tasks, branch=branch)
+    plain = gradients_after(model, tasks, batch)
+    combined = gradients_after(model, tasks, batch, level, PlainSum())
+    assert plain.keys() == combined.keys()
+    for name in plain:
+        assert torch.allclose(plain[name], combined[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_task_gradients_are_each_tasks_own_gradient(batch):
+    tasks = three_tasks()[:2]
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    step = SharedGradients(model, "params")
+    outputs = step.forward(batch["image"][:4])
+    losses = torch.stack([t.loss(outputs[t.name], batch[t.target][:4]) for t in tasks])
+    grads = step.task_gradients(losses)
+    assert grads.shape == (2, sum(p.numel() for p in model.shared_parameters()))
+    model.zero_grad()
+    losses[1].backward()
+    depth_only = torch.cat([p.grad.reshape(-1) for p in model.shared_parameters()])
+    assert torch.allclose(grads[1], depth_only)
+
+
+def test_pairwise_cosines_by_hand():
+    grads = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    assert torch.allclose(pairwise_cosines(grads), torch.tensor([[1.0, 0, -1], [0, 1, 0], [-1, 0, 1]]))
+
+
+def test_fit_records_weights_and_gradient_cosines(scenes):
+    tasks = three_tasks()[:3]
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    history = fit(model, tasks, scenes, epochs=2, batch_size=8, weighting="mgda", progress=False, device="cpu")
+    assert set(history.grad_cosine) == {"semseg/depth", "semseg/edges", "depth/edges"}
+    assert all(len(v) == 2 and all(-1 <= c <= 1 for c in v) for v in history.grad_cosine.values())
+    total = [sum(history.weights[t.name][e] for t in tasks) for e in range(2)]
+    assert total == [pytest.approx(3, rel=1e-4)] * 2           # MGDA's weights sum to T (sum convention)
+    assert history.steps_per_epoch == 3 and 0 < history.seconds_per_step < history.seconds
+
+
+def test_tracking_conflict_does_not_change_training(scenes):
+    tasks = three_tasks()[:3]
+    runs = []
+    for track in (False, True):
+        mc.seed_everything(0)
+        model = build_model(tasks)
+        runs.append(fit(model, tasks, scenes, epochs=2, batch_size=8, progress=False, device="cpu",
+                        track_conflict=track, grad_level="features"))
+    assert runs[0].grad_cosine == {} and len(runs[1].grad_cosine) == 3
+    for name in runs[0].train_loss:
+        assert runs[1].train_loss[name] == pytest.approx(runs[0].train_loss[name], rel=1e-4)
+
+
+def test_uncertainty_weights_are_learned_by_the_optimiser(scenes):
+    tasks = three_tasks()[1:3]
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    history = fit(model, tasks, scenes, epochs=3, batch_size=8, lr=1e-2, weighting="uncertainty",
+                  progress=False, device="cpu")
+    assert history.weights["depth"][0] < 1 and history.weights["depth"][-1] < history.weights["depth"][0]
+
+
+def test_gradient_methods_need_shared_parameters(scenes):
+    tasks = three_tasks()[1:3]
+    model = build_model(tasks, sharing="none")
+    with pytest.raises(ValueError, match="has no shared parameters.*sharing='hard'"):
+        fit(model, tasks, scenes, epochs=1, weighting="pcgrad", progress=False, device="cpu")
+    with pytest.raises(ValueError, match="unknown grad_level 'layer'; valid values are"):
+        fit(build_model(tasks), tasks, scenes, epochs=1, weighting="pcgrad", grad_level="layer", progress=False)
