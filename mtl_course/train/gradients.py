@@ -11,8 +11,8 @@ Two levels (fit's `grad_level`):
     outputs = step.forward(images)
     losses = ...                                   # [T], one per task
     G = step.task_gradients(losses)               # [T, P]
-    step.backward_combined(d, losses)              # shared part gets d, each head its own task's gradient
-    (or step.backward_weighted(weights, losses, extra) for loss-based strategies that needed G)
+    step.apply(d, torch.ones(T))                   # shared part gets d, each head its own task's gradient
+    step.apply(w @ G, w)                           # = the backward of sum_t w_t L_t (loss-based strategies)
 """
 
 from __future__ import annotations
@@ -58,13 +58,17 @@ class SharedGradients:
         return self.shared if self.level == "params" else self.inputs
 
     def task_gradients(self, losses: Tensor) -> Tensor:
-        """losses: [T] (with graph) -> G float [T, P], row t = dL_t / d(shared part), flattened."""
-        wrt = self._wrt()
-        rows = []
+        """losses: [T] (with graph) -> G float [T, P], row t = dL_t / d(shared part), flattened.
+
+        The same backward pass also keeps each task's gradient of its own head, so that no further pass
+        through the heads is needed afterwards."""
+        wrt = list(self._wrt())
+        rows, self.specific_grads = [], []
         for loss in losses:
-            grads = torch.autograd.grad(loss, wrt, retain_graph=True, allow_unused=True)
+            grads = torch.autograd.grad(loss, [*wrt, *self.specific], retain_graph=True, allow_unused=True)
             rows.append(torch.cat([(g if g is not None else torch.zeros_like(w)).reshape(-1).float()
-                                   for g, w in zip(grads, wrt)]))
+                                   for g, w in zip(grads[:len(wrt)], wrt)]))
+            self.specific_grads.append(grads[len(wrt):])
         return torch.stack(rows)
 
     def _split(self, flat: Tensor) -> list[Tensor]:
@@ -74,28 +78,20 @@ class SharedGradients:
             start += w.numel()
         return pieces
 
-    def _shared_backward(self, flat: Tensor) -> None:
-        """Give the shared parameters the gradient `flat` (a vector over the level's inputs)."""
-        pieces = self._split(flat)
+    def apply(self, direction: Tensor, head_weights: Tensor) -> None:
+        """Set the gradients: the shared part gets `direction` [P] (a vector over the level's inputs), the
+        task-specific parameters get sum_t head_weights[t] * (task t's own gradient)."""
+        for i, p in enumerate(self.specific):
+            total = None
+            for weight, grads in zip(head_weights.tolist(), self.specific_grads):
+                if grads[i] is not None:
+                    total = weight * grads[i] if total is None else total + weight * grads[i]
+            if total is not None:
+                p.grad = total if p.grad is None else p.grad + total
+        pieces = self._split(direction)
         if self.level == "params":
             for p, g in zip(self.shared, pieces):
                 p.grad = g.contiguous() if p.grad is None else p.grad + g
         else:
             torch.autograd.backward(self.representation, pieces)
-
-    def backward_combined(self, direction: Tensor, losses: Tensor) -> None:
-        """Gradient-based strategies: shared part <- direction [P]; each head <- its own task's gradient."""
-        if self.specific:
-            torch.autograd.backward(losses.sum(), inputs=self.specific)
-        self._shared_backward(direction)
-
-    def backward_weighted(self, objective: Tensor, extra: Sequence[Tensor] = ()) -> None:
-        """Loss-based strategies that also needed G: the ordinary backward of the weighted objective
-        (extra: learnable weighting parameters that need their gradient too)."""
-        if self.level == "params":
-            objective.backward()
-            return
-        torch.autograd.backward(objective, inputs=[*self.specific, *self.inputs, *extra])
-        flat = torch.cat([(x.grad if x.grad is not None else torch.zeros_like(x)).reshape(-1).float()
-                          for x in self.inputs])
-        self._shared_backward(flat)
+        self.specific_grads = []

@@ -152,13 +152,15 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
                 grads = per_task.task_gradients(losses)
                 cosine_sum += pairwise_cosines(grads)
                 if isinstance(weighting, GradientWeighting):
-                    per_task.backward_combined(weighting.combine(grads, losses.detach()), losses)
+                    direction = weighting.combine(grads, losses.detach())
                     task_weights = weighting.last_weights
+                    per_task.apply(direction, torch.ones_like(task_weights))
                 else:
                     task_weights = weighting(losses.detach(), grads) if weighting.needs_grads \
                         else weighting(losses.detach())
-                    objective = (task_weights * losses).sum() + weighting.regularizer()
-                    per_task.backward_weighted(objective, weighting.parameters())
+                    per_task.apply(task_weights.detach() @ grads, task_weights.detach())
+                    if weighting.parameters():        # learnable weights: their own (tiny) backward
+                        ((task_weights * losses.detach()).sum() + weighting.regularizer()).backward()
             optimizer.step()
             loss_sum += losses.detach()
             weight_sum += task_weights.detach()
