@@ -123,7 +123,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                       weight_decay=weight_decay)
     if weighting.parameters():              # learnable task weights (e.g. uncertainty) train with the model
-        optimizer.add_param_group({"params": weighting.parameters(), "weight_decay": 0.0})
+        optimizer.add_param_group({"params": weighting.parameters(), "weight_decay": 0.0,
+                                   "lr": weighting.lr if weighting.lr is not None else lr})
     history = History(primary={t.name: t.primary_metric for t in tasks})
     pairs = [(i, j) for i in range(len(tasks)) for j in range(i + 1, len(tasks))]
     if device.type == "cuda":

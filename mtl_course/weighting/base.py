@@ -30,6 +30,7 @@ class Weighting:
 
     name: str = ""
     needs_grads: bool = False        # True: `weights` also needs G [T, P], the per-task shared gradients
+    lr: float | None = None          # learning rate of `parameters()`; None: the model's
 
     def __init__(self) -> None:
         self.task_names: list[str] = []
