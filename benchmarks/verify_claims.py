@@ -15,9 +15,10 @@ from dataclasses import replace
 
 import torch
 
-from mtl_course.baselines import LESSON_SETUP, lesson_task, stl_scores, train_model, train_single_task
+from mtl_course.baselines import LESSON_SETUP, LessonSetup, lesson_task, stl_scores, train_model, train_single_task
 from mtl_course.metrics import delta_m
 from mtl_course.tasks import get_task
+from mtl_course.tasks.depth import Depth
 from mtl_course.train import evaluate
 
 
@@ -69,8 +70,9 @@ def with_unrelated_task(data, seed: int) -> dict:
     return {**tensors, "unrelated": values.expand_as(tensors["depth"]).clone()}
 
 
-def mean_std(values: list[float], digits: int = 1) -> str:
-    return f"{statistics.mean(values):+.{digits}f} ± {statistics.stdev(values) if len(values) > 1 else 0:.{digits}f}"
+def mean_std(values: list[float], digits: int = 1, signed: bool = True) -> str:
+    sign = "+" if signed else ""
+    return f"{statistics.mean(values):{sign}.{digits}f} ± {statistics.stdev(values) if len(values) > 1 else 0:.{digits}f}"
 
 
 def lesson_02(seeds: list[int]) -> bool:
@@ -116,7 +118,100 @@ def lesson_02(seeds: list[int]) -> bool:
     return holds_hps and holds_drop and holds_each
 
 
-LESSONS = {"01": lesson_01, "02": lesson_02}
+# ---- lessons 03 and 04: a smaller setting, so that a lesson's ten trainings fit in two minutes --------------
+
+SMALL_SETUP = LessonSetup(size=32, n_train=256, n_val=128, epochs=5)
+
+
+class DepthInCentimetres(Depth):
+    """Lesson 03's depth task: the same predictions (metres), its L1 loss reported in centimetres."""
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return 100 * super().loss(output, target)
+
+
+def train_small(tasks: list, weighting, seed: int, data, **fit_options) -> dict:
+    """Train with SMALL_SETUP (seed `seed`) on `data` = (train, val); return the validation scores."""
+    model, _ = train_model(tasks, replace(SMALL_SETUP, seed=seed), progress=False, data=data, weighting=weighting,
+                           fit_options=fit_options)
+    return evaluate(model, tasks, data[1])
+
+
+LESSON_03_GRID = [1.0, 1e-2, 1e-3, 1e-4]
+LESSON_03_ADAPTIVE = ["uncertainty", "dwa", "gradnorm", "rlw", "gls"]
+
+
+def lesson_03(seeds: list[int]) -> bool:
+    """Claims of lesson 03 (edges + depth whose loss is in centimetres, 100x its size in metres):
+    1. equal weighting starves edges: its edge F-score is > 0.05 below the one with w_depth = 0.01 (the
+       weights that undo the units), on every seed;
+    2. the fixed-weight grid is a trade-off: from w_depth = 1e-2 to 1e-4, edges improve and depth gets worse,
+       on every seed;
+    3. GLS recovers edges (F-score > 0.05 above equal's) with a depth error no more than 10 % above equal's,
+       on every seed;
+    4. uncertainty, DWA, GradNorm and RLW do not fix the imbalance within this budget: their edge F-score stays
+       > 0.05 below GLS's, on every seed."""
+    tasks = [lesson_task("edges"), DepthInCentimetres()]
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for seed in seeds:
+        data = replace(SMALL_SETUP, seed=seed).data()
+        runs = {f"w_depth={w:g}": {"edges": 1.0, "depth": w} for w in LESSON_03_GRID}
+        runs.update({name: name for name in LESSON_03_ADAPTIVE})
+        for label, weighting in runs.items():
+            scores = train_small(tasks, weighting, seed, data)
+            rows.setdefault(label, []).append((scores["edges"]["f_score"], scores["depth"]["abs_err"]))
+            print(f"  seed {seed} {label:14s} edges F {rows[label][-1][0]:.3f}  depth {rows[label][-1][1]:.3f} m",
+                  flush=True)
+    n = len(seeds)
+    f = {label: [v[0] for v in values] for label, values in rows.items()}
+    d = {label: [v[1] for v in values] for label, values in rows.items()}
+    claims = {
+        "equal weighting starves edges": all(f["w_depth=1"][i] < f["w_depth=0.01"][i] - 0.05 for i in range(n)),
+        "the grid is a trade-off (1e-2 -> 1e-4)": all(
+            f["w_depth=0.0001"][i] > f["w_depth=0.01"][i] and d["w_depth=0.0001"][i] > d["w_depth=0.01"][i]
+            for i in range(n)),
+        "GLS recovers edges, depth within 10 %": all(
+            f["gls"][i] > f["w_depth=1"][i] + 0.05 and d["gls"][i] <= 1.1 * d["w_depth=1"][i] for i in range(n)),
+        **{f"{name} stays > 0.05 below GLS on edges": all(f[name][i] < f["gls"][i] - 0.05 for i in range(n))
+           for name in ("uncertainty", "dwa", "gradnorm", "rlw")},
+    }
+    print(f"\nLesson 03 — edges + depth (loss in cm), {n} seeds")
+    print(f"{'weighting':16s}{'edges F-score':>18s}{'depth abs err (m)':>20s}")
+    for label in rows:
+        print(f"{label:16s}{mean_std(f[label], 3, False):>18s}{mean_std(d[label], 3, False):>20s}")
+    for claim, holds in claims.items():
+        print(f"  claim: {claim}: {'holds' if holds else 'FAILS'}")
+    return all(claims.values())
+
+
+LESSON_04_TASKS = ["depth", "edges", "normals"]
+LESSON_04_METHODS = ["pcgrad", "mgda", "cagrad", "imtl", "nash", "upgrad", "aligned"]
+LESSON_04_WINNERS = ["cagrad", "imtl", "nash", "aligned"]      # what lesson 04 says beat equal weighting
+
+
+def lesson_04(seeds: list[int]) -> bool:
+    """Claim of lesson 04 (depth, edges, normals; gradients of the shared features): the methods in
+    LESSON_04_WINNERS reach delta_m > 0 against equal weighting on every seed; the others are reported."""
+    tasks = [lesson_task(name) for name in LESSON_04_TASKS]
+    gains: dict[str, list[float]] = {name: [] for name in LESSON_04_METHODS}
+    for seed in seeds:
+        data = replace(SMALL_SETUP, seed=seed).data()
+        equal = train_small(tasks, "equal", seed, data)
+        for name in LESSON_04_METHODS:
+            gains[name].append(delta_m(train_small(tasks, name, seed, data, grad_level="features"), equal, tasks))
+        print(f"  seed {seed}: " + ", ".join(f"{k} {v[-1]:+.1f}" for k, v in gains.items()), flush=True)
+    print(f"\nLesson 04 — delta_m against equal weighting (%), {len(seeds)} seeds")
+    ok = True
+    for name, values in gains.items():
+        every = all(v > 0 for v in values)
+        claimed = name in LESSON_04_WINNERS
+        ok &= every or not claimed
+        print(f"  {name:8s}{mean_std(values):>14s}  > 0 on every seed: {'yes' if every else 'no '}"
+              + (f"  (claimed: {'holds' if every else 'FAILS'})" if claimed else ""))
+    return ok
+
+
+LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04}
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
@@ -60,16 +60,18 @@ def lesson_task(name: str) -> Task:
 
 
 def train_model(tasks: Sequence[Task], setup: LessonSetup = LESSON_SETUP, progress: bool | None = None,
-                data: tuple[Any, Any] | None = None, **build_options: Any) -> tuple[nn.Module, History]:
+                data: tuple[Any, Any] | None = None, weighting: Any = "equal",
+                fit_options: Mapping[str, Any] | None = None, **build_options: Any) -> tuple[nn.Module, History]:
     """Build (build_model(tasks, encoder=setup.encoder, **build_options)) and train a model with `setup`.
 
     data: (train, val) to use instead of setup.data(), e.g. with an extra task's targets added.
+    weighting, fit_options: passed to fit (e.g. fit_options={"grad_level": "features"}).
     """
     train, val = data or setup.data()
     seed_everything(setup.seed)
     model = build_model(list(tasks), encoder=setup.encoder, **build_options)
     history = fit(model, list(tasks), train, val, epochs=setup.epochs, lr=setup.lr, batch_size=setup.batch_size,
-                  seed=setup.seed, progress=progress)
+                  seed=setup.seed, progress=progress, weighting=weighting, **(fit_options or {}))
     return model, history
 
 

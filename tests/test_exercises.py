@@ -38,7 +38,7 @@ def test_exercises_are_exactly_what_the_build_writes():
 def test_check_detects_edited_missing_and_extra_exercises(tmp_path):
     built = tmp_path / "exercises"
     assert build_exercises(ROOT / "solutions", built) == []
-    first, second = sorted(built.glob("*.ipynb"))
+    first, second = sorted(built.glob("*.ipynb"))[:2]
     first.write_text(first.read_text().replace("YOUR CODE HERE", "my answer"))
     second.unlink()
     (built / "99_stray.ipynb").write_text("{}")
@@ -78,7 +78,8 @@ def test_untouched_exercises_fail_only_with_not_implemented_and_checks_say_so(pa
     NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert errors and {e.ename for e in errors} == {"NotImplementedError"}
+    # answers that are functions fail only inside their checks; top-level answers raise NotImplementedError
+    assert {e.ename for e in errors} <= {"NotImplementedError"}
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             printed = "".join(o.get("text", "") for o in cell.outputs)
