@@ -114,3 +114,13 @@ def test_gradient_methods_need_shared_parameters(scenes):
         fit(model, tasks, scenes, epochs=1, weighting="pcgrad", progress=False, device="cpu")
     with pytest.raises(ValueError, match="unknown grad_level 'layer'; valid values are"):
         fit(build_model(tasks), tasks, scenes, epochs=1, weighting="pcgrad", grad_level="layer", progress=False)
+
+
+def test_flatten_follows_the_layout_of_the_reference_tensor():
+    from mtl_course.train.gradients import flatten, unflatten
+    like = torch.arange(24.0).view(1, 2, 3, 4).contiguous(memory_format=torch.channels_last)
+    for t in (like, like.contiguous()):                     # same values, either layout
+        flat = flatten(t, like)
+        assert torch.equal(unflatten(flat, like), like)
+        assert unflatten(flat, like).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(flatten(like, like), torch.arange(24.0).view(1, 2, 3, 4).permute(0, 2, 3, 1).reshape(-1))

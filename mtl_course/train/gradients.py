@@ -25,10 +25,30 @@ from torch import Tensor, nn
 LEVELS = ("params", "features")
 
 
-def pairwise_cosines(grads: Tensor) -> Tensor:
-    """grads: [T, P] -> [T, T] cosine similarity between the task gradients (0 where a gradient is 0)."""
-    unit = grads.float() / grads.float().norm(dim=1, keepdim=True).clamp_min(1e-20)
-    return unit @ unit.T
+def _channels_last(t: Tensor) -> bool:
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
+def flatten(t: Tensor, like: Tensor) -> Tensor:
+    """t as a vector, in the element order of `like`'s memory (channels_last: N, H, W, C), so that a
+    gradient laid out like its tensor is flattened without a copy."""
+    return (t.permute(0, 2, 3, 1) if _channels_last(like) else t).reshape(-1)
+
+
+def unflatten(flat: Tensor, like: Tensor) -> Tensor:
+    """The inverse of flatten(t, like): a tensor shaped and laid out like `like`."""
+    if _channels_last(like):
+        n, c, h, w = like.shape
+        return flat.view(n, h, w, c).permute(0, 3, 1, 2)
+    return flat.view_as(like)
+
+
+def pairwise_cosines(grads: Tensor | None = None, gram: Tensor | None = None) -> Tensor:
+    """[T, T] cosine similarity between the task gradients grads [T, P] (0 where a gradient is 0),
+    computed from the Gram matrix G G^T (pass `gram` if you have it)."""
+    gram = gram if gram is not None else grads.float() @ grads.float().T
+    norms = gram.diagonal().clamp_min(0).sqrt().clamp_min(1e-20)
+    return gram / norms[:, None] / norms[None, :]
 
 
 class SharedGradients:
@@ -66,7 +86,7 @@ class SharedGradients:
         rows, self.specific_grads = [], []
         for loss in losses:
             grads = torch.autograd.grad(loss, [*wrt, *self.specific], retain_graph=True, allow_unused=True)
-            rows.append(torch.cat([(g if g is not None else torch.zeros_like(w)).reshape(-1).float()
+            rows.append(torch.cat([flatten(g if g is not None else torch.zeros_like(w), w).float()
                                    for g, w in zip(grads[:len(wrt)], wrt)]))
             self.specific_grads.append(grads[len(wrt):])
         return torch.stack(rows)
@@ -74,7 +94,7 @@ class SharedGradients:
     def _split(self, flat: Tensor) -> list[Tensor]:
         pieces, start = [], 0
         for w in self._wrt():
-            pieces.append(flat[start:start + w.numel()].view_as(w).to(w.dtype))
+            pieces.append(unflatten(flat[start:start + w.numel()].to(w.dtype), w))
             start += w.numel()
         return pieces
 
@@ -91,7 +111,7 @@ class SharedGradients:
         pieces = self._split(direction)
         if self.level == "params":
             for p, g in zip(self.shared, pieces):
-                p.grad = g.contiguous() if p.grad is None else p.grad + g
+                p.grad = g if p.grad is None else p.grad + g
         else:
             torch.autograd.backward(self.representation, pieces)
         self.specific_grads = []

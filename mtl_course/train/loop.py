@@ -151,9 +151,10 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
                 ((task_weights * losses).sum() + weighting.regularizer()).backward()
             else:
                 grads = per_task.task_gradients(losses)
-                cosine_sum += pairwise_cosines(grads)
+                gram = grads @ grads.T                           # [T, T], computed once per step
+                cosine_sum += pairwise_cosines(gram=gram)
                 if isinstance(weighting, GradientWeighting):
-                    direction = weighting.combine(grads, losses.detach())
+                    direction = weighting.combine(grads, losses.detach(), gram=gram)
                     task_weights = weighting.last_weights
                     per_task.apply(direction, torch.ones_like(task_weights))
                 else:

@@ -79,10 +79,11 @@ class GradientWeighting(Weighting):
         """gram: float64 [T, T] = G G^T (on the CPU); losses: [T] -> alpha float64 [T]."""
         raise NotImplementedError
 
-    def combine(self, grads: Tensor, losses: Tensor) -> Tensor:
-        """grads: float [T, P] per-task gradients of the shared part; losses: [T] -> d float [P]."""
+    def combine(self, grads: Tensor, losses: Tensor, gram: Tensor | None = None) -> Tensor:
+        """grads: float [T, P] per-task gradients of the shared part; losses: [T] -> d float [P].
+        gram: G G^T [T, T] if the caller has it already (it is the expensive part for large P)."""
         check_grads(grads, losses)
-        gram = (grads.double() @ grads.double().T).cpu()
+        gram = (gram if gram is not None else grads.float() @ grads.float().T).double().cpu()
         alpha = self.gram_weights(gram, losses.detach().double().cpu())
         self.last_weights = alpha.to(grads.device, torch.float32)
         return self.last_weights @ grads.float()
