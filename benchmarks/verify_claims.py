@@ -120,7 +120,8 @@ def lesson_02(seeds: list[int]) -> bool:
 
 # ---- lessons 03 and 04: a smaller setting, so that a lesson's ten trainings fit in two minutes --------------
 
-SMALL_SETUP = LessonSetup(size=32, n_train=256, n_val=128, epochs=5)
+SMALL_SETUP = LessonSetup(size=32, n_train=256, n_val=128, epochs=5)          # lesson 03
+LESSON_04_SETUP = replace(SMALL_SETUP, n_train=192)                          # lesson 04: eleven trainings
 
 
 class DepthInCentimetres(Depth):
@@ -130,9 +131,9 @@ class DepthInCentimetres(Depth):
         return 100 * super().loss(output, target)
 
 
-def train_small(tasks: list, weighting, seed: int, data, **fit_options) -> dict:
-    """Train with SMALL_SETUP (seed `seed`) on `data` = (train, val); return the validation scores."""
-    model, _ = train_model(tasks, replace(SMALL_SETUP, seed=seed), progress=False, data=data, weighting=weighting,
+def train_small(tasks: list, weighting, seed: int, data, setup: LessonSetup = SMALL_SETUP, **fit_options) -> dict:
+    """Train with `setup` (seed `seed`) on `data` = (train, val); return the validation scores."""
+    model, _ = train_model(tasks, replace(setup, seed=seed), progress=False, data=data, weighting=weighting,
                            fit_options=fit_options)
     return evaluate(model, tasks, data[1])
 
@@ -186,29 +187,37 @@ def lesson_03(seeds: list[int]) -> bool:
 
 LESSON_04_TASKS = ["depth", "edges", "normals"]
 LESSON_04_METHODS = ["pcgrad", "mgda", "cagrad", "imtl", "nash", "upgrad", "aligned"]
-LESSON_04_WINNERS = ["cagrad", "imtl", "nash", "aligned"]      # what lesson 04 says beat equal weighting
+LESSON_04_WINNERS = ["pcgrad", "imtl", "nash", "upgrad", "aligned"]   # lesson 04: beat equal on every seed
+LESSON_04_MIXED = ["mgda", "cagrad"]                                   # lesson 04: better on some seeds only
+LESSON_04_TOP3 = {"imtl", "nash", "aligned"}                           # lesson 04: the largest mean gains
 
 
 def lesson_04(seeds: list[int]) -> bool:
-    """Claim of lesson 04 (depth, edges, normals; gradients of the shared features): the methods in
-    LESSON_04_WINNERS reach delta_m > 0 against equal weighting on every seed; the others are reported."""
+    """Claims of lesson 04 (depth, edges, normals; gradients of the shared features): the methods in
+    LESSON_04_WINNERS reach delta_m > 0 against equal weighting on every seed; those in LESSON_04_MIXED have
+    delta_m > 0 on some seeds and < 0 on others; LESSON_04_TOP3 have the three largest mean gains."""
     tasks = [lesson_task(name) for name in LESSON_04_TASKS]
     gains: dict[str, list[float]] = {name: [] for name in LESSON_04_METHODS}
     for seed in seeds:
-        data = replace(SMALL_SETUP, seed=seed).data()
-        equal = train_small(tasks, "equal", seed, data)
+        data = replace(LESSON_04_SETUP, seed=seed).data()
+        equal = train_small(tasks, "equal", seed, data, LESSON_04_SETUP)
         for name in LESSON_04_METHODS:
-            gains[name].append(delta_m(train_small(tasks, name, seed, data, grad_level="features"), equal, tasks))
+            scores = train_small(tasks, name, seed, data, LESSON_04_SETUP, grad_level="features")
+            gains[name].append(delta_m(scores, equal, tasks))
         print(f"  seed {seed}: " + ", ".join(f"{k} {v[-1]:+.1f}" for k, v in gains.items()), flush=True)
     print(f"\nLesson 04 — delta_m against equal weighting (%), {len(seeds)} seeds")
     ok = True
     for name, values in gains.items():
         every = all(v > 0 for v in values)
-        claimed = name in LESSON_04_WINNERS
-        ok &= every or not claimed
-        print(f"  {name:8s}{mean_std(values):>14s}  > 0 on every seed: {'yes' if every else 'no '}"
-              + (f"  (claimed: {'holds' if every else 'FAILS'})" if claimed else ""))
-    return ok
+        mixed = any(v > 0 for v in values) and any(v < 0 for v in values)
+        holds = every if name in LESSON_04_WINNERS else mixed if name in LESSON_04_MIXED else True
+        ok &= holds
+        claim = "> 0 on every seed" if name in LESSON_04_WINNERS else "both signs" if name in LESSON_04_MIXED else ""
+        print(f"  {name:8s}{mean_std(values):>14s}  claim {claim}: {'holds' if holds else 'FAILS'}")
+    top3 = set(sorted(gains, key=lambda name: statistics.mean(gains[name]))[-3:])
+    print(f"  claim: the largest mean gains are {sorted(LESSON_04_TOP3)}: "
+          f"{'holds' if top3 == LESSON_04_TOP3 else 'FAILS (they are ' + str(sorted(top3)) + ')'}")
+    return ok and top3 == LESSON_04_TOP3
 
 
 LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04}

@@ -124,3 +124,13 @@ def test_flatten_follows_the_layout_of_the_reference_tensor():
         assert torch.equal(unflatten(flat, like), like)
         assert unflatten(flat, like).is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(flatten(like, like), torch.arange(24.0).view(1, 2, 3, 4).permute(0, 2, 3, 1).reshape(-1))
+
+
+def test_tracking_conflict_every_k_steps(scenes):
+    tasks = three_tasks()[1:3]
+    mc.seed_everything(0)
+    history = fit(build_model(tasks), tasks, scenes, epochs=2, batch_size=4, progress=False, device="cpu",
+                  track_conflict=4)                     # 6 steps per epoch: steps 1 and 5 are tracked
+    assert len(history.grad_cosine["depth/edges"]) == 2
+    with pytest.raises(ValueError, match="positive step interval"):
+        fit(build_model(tasks), tasks, scenes, epochs=1, progress=False, device="cpu", track_conflict=-1)

@@ -74,7 +74,7 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         device: str | torch.device | None = None, seed: int = 0, progress: bool | None = None,
         batch_size: int = 32, weight_decay: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
-        track_conflict: bool = False) -> History:
+        track_conflict: bool | int = False) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
@@ -91,7 +91,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
                     parameters; T backward passes) or "features" (the shared features, MGDA-UB style;
                     about one backward pass)
         track_conflict: also take per-task gradients for loss-based strategies, to record the pairwise
-                    gradient cosines in history.grad_cosine (recorded anyway for gradient strategies)
+                    gradient cosines in history.grad_cosine (recorded anyway for gradient strategies);
+                    an integer k does it every k-th step only (each such step costs T backward passes)
     """
     tasks = _check_tasks(model, tasks)
     if progress is None:
@@ -118,7 +119,10 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
 
     model.to(device, memory_format=torch.channels_last)
     weighting.setup([t.name for t in tasks], device)
-    per_task = SharedGradients(model, grad_level) if weighting.needs_grads or track_conflict else None
+    track_every = 1 if weighting.needs_grads else int(track_conflict)
+    if track_every < 0:
+        raise ValueError(f"track_conflict must be True, False or a positive step interval, got {track_conflict!r}")
+    per_task = SharedGradients(model, grad_level) if track_every else None
     if optimizer is None:
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                       weight_decay=weight_decay)
@@ -139,20 +143,23 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         loss_sum = torch.zeros(len(tasks), device=device)
         weight_sum = torch.zeros(len(tasks), device=device)
         cosine_sum = torch.zeros(len(tasks), len(tasks), device=device)
+        tracked = 0
         for step, batch in enumerate(iterate(train, train_resident, keys, batch_size, device, shuffle=True,
                                              generator=shuffle, drop_last=True), start=1):
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device):
-                outputs = per_task.forward(_images(batch)) if per_task else model(_images(batch))
+                use_grads = per_task is not None and (step - 1) % track_every == 0
+                outputs = per_task.forward(_images(batch)) if use_grads else model(_images(batch))
             losses = torch.stack([task.loss(outputs[task.name], batch[task.target]) for task in tasks])
             _check_finite(losses, tasks, epoch, step, lr)
-            if per_task is None:                                 # the plain step: one backward pass
+            if not use_grads:                                    # the plain step: one backward pass
                 task_weights = weighting(losses.detach())
                 ((task_weights * losses).sum() + weighting.regularizer()).backward()
             else:
                 grads = per_task.task_gradients(losses)
                 gram = grads @ grads.T                           # [T, T], computed once per step
                 cosine_sum += pairwise_cosines(gram=gram)
+                tracked += 1
                 if isinstance(weighting, GradientWeighting):
                     direction = weighting.combine(grads, losses.detach(), gram=gram)
                     task_weights = weighting.last_weights
@@ -174,8 +181,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         for task, loss, weight in zip(tasks, epoch_losses.tolist(), (weight_sum / step).tolist()):
             history.train_loss.setdefault(task.name, []).append(loss)
             history.weights.setdefault(task.name, []).append(weight)
-        if per_task is not None:
-            cosines = (cosine_sum / step).tolist()
+        if tracked:
+            cosines = (cosine_sum / tracked).tolist()
             for i, j in pairs:
                 history.grad_cosine.setdefault(f"{tasks[i].name}/{tasks[j].name}", []).append(cosines[i][j])
         if val is not None:
