@@ -72,7 +72,8 @@ def with_unrelated_task(data, seed: int) -> dict:
 
 def mean_std(values: list[float], digits: int = 1, signed: bool = True) -> str:
     sign = "+" if signed else ""
-    return f"{statistics.mean(values):{sign}.{digits}f} ± {statistics.stdev(values) if len(values) > 1 else 0:.{digits}f}"
+    spread = statistics.stdev(values) if len(values) > 1 else 0
+    return f"{statistics.mean(values):{sign}.{digits}f} ± {spread:.{digits}f}"
 
 
 def lesson_02(seeds: list[int]) -> bool:

@@ -185,6 +185,8 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
              else SeparateNets(tasks, encoder, weights))
     model.config = {"tasks": [t.spec() for t in tasks], "encoder": encoder, "sharing": sharing,
                     "branch": branch, "pretrained": pretrained}
+    if weights is not None and sharing == "hard":      # what transfer.L2SP keeps the encoder close to
+        model.pretrained_state = {name: p.detach().clone() for name, p in model.encoder.named_parameters()}
     return model
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -74,7 +74,7 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         device: str | torch.device | None = None, seed: int = 0, progress: bool | None = None,
         batch_size: int = 32, weight_decay: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
-        track_conflict: bool | int = False) -> History:
+        track_conflict: bool | int = False, penalty: Callable[[nn.Module], Tensor] | None = None) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
@@ -93,6 +93,7 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
         track_conflict: also take per-task gradients for loss-based strategies, to record the pairwise
                     gradient cosines in history.grad_cosine (recorded anyway for gradient strategies);
                     an integer k does it every k-th step only (each such step costs T backward passes)
+        penalty:    penalty(model) -> scalar added to the objective, e.g. mtl_course.transfer.L2SP(model)
     """
     tasks = _check_tasks(model, tasks)
     if progress is None:
@@ -154,7 +155,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
             _check_finite(losses, tasks, epoch, step, lr)
             if not use_grads:                                    # the plain step: one backward pass
                 task_weights = weighting(losses.detach())
-                ((task_weights * losses).sum() + weighting.regularizer()).backward()
+                objective = (task_weights * losses).sum() + weighting.regularizer()
+                (objective + penalty(model) if penalty is not None else objective).backward()
             else:
                 grads = per_task.task_gradients(losses)
                 gram = grads @ grads.T                           # [T, T], computed once per step
@@ -170,6 +172,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
                     per_task.apply(task_weights.detach() @ grads, task_weights.detach())
                     if weighting.parameters():        # learnable weights: their own (tiny) backward
                         ((task_weights * losses.detach()).sum() + weighting.regularizer()).backward()
+                if penalty is not None:
+                    penalty(model).backward()
             optimizer.step()
             loss_sum += losses.detach()
             weight_sum += task_weights.detach()

@@ -4,7 +4,8 @@
 
 so it is a sum of the losses with weights GLS / (T L_t): a task's weight is inversely proportional to its
 loss. Multiplying one loss by a constant scales every task's contribution w_t * grad L_t by the same factor,
-so the balance between tasks ignores the losses' units. Scale: we apply w_t = GLS / L_t, T times the gradient of the paper's objective (sum convention).
+so the balance between tasks ignores the losses' units.
+Scale: we apply w_t = GLS / L_t, T times the gradient of the paper's objective (sum convention).
 """
 
 from __future__ import annotations

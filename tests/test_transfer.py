@@ -1,0 +1,112 @@
+"""Transfer helpers: freezing by stage (BatchNorm included), parameter counts, param groups, L2-SP."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mtl_course as mc
+from mtl_course.models import build_model
+from mtl_course.tasks import get_task
+from mtl_course.train import fit
+from mtl_course.transfer import L2SP, freeze, frozen_stages, param_groups, stages, trainable_parameters, unfreeze
+
+
+def two_task_model(encoder="unet"):
+    mc.seed_everything(0)
+    return build_model([get_task("depth"), get_task("edges")], encoder=encoder)
+
+
+def count(modules):
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+def test_stage_names_of_both_encoders():
+    assert list(stages(two_task_model())) == ["stage0", "stage1", "stage2", "stage3", "stage4", "decoder", "heads"]
+    assert list(stages(two_task_model("resnet18"))) == ["stem", "layer1", "layer2", "layer3", "layer4", "decoder",
+                                                        "heads"]
+
+
+def test_freeze_counts_exactly_the_remaining_parameters():
+    model = two_task_model("resnet18")
+    total = trainable_parameters(model)
+    parts = stages(model)
+    freeze(model, "stem", "layer1", "layer2")
+    assert trainable_parameters(model) == total - count(parts["stem"] + parts["layer1"] + parts["layer2"])
+    assert frozen_stages(model) == ["stem", "layer1", "layer2"]
+    unfreeze(model, "layer2")
+    assert frozen_stages(model) == ["stem", "layer1"]
+    assert trainable_parameters(model) == total - count(parts["stem"] + parts["layer1"])
+
+
+def test_frozen_batchnorm_stays_in_eval_mode_and_keeps_its_statistics(scenes):
+    model = two_task_model()
+    freeze(model, "stage0")
+    bn = stages(model)["stage0"][0][1]
+    before = bn.running_mean.clone()
+    model.train()
+    assert not bn.training and stages(model)["stage1"][0][1].training
+    tasks = [get_task("depth"), get_task("edges")]
+    fit(model, tasks, scenes, epochs=1, batch_size=8, progress=False, device="cpu")
+    assert torch.equal(bn.running_mean, before)
+    unfreeze(model, "stage0")
+    model.train()
+    assert bn.training
+
+
+def test_frozen_weights_do_not_change_during_fit(scenes):
+    model = two_task_model()
+    freeze(model, "stage0", "stage1")
+    frozen = {k: v.clone() for k, v in model.encoder.stages[:2].state_dict().items()}
+    fit(model, [get_task("depth"), get_task("edges")], scenes, epochs=1, batch_size=8, progress=False, device="cpu")
+    after = model.encoder.stages[:2].state_dict()
+    assert all(torch.equal(frozen[k], after[k]) for k in frozen)
+
+
+def test_param_groups_give_heads_their_own_learning_rate():
+    model = two_task_model()
+    freeze(model, "stage0")
+    groups = param_groups(model, {"heads": 1e-2}, lr=1e-3)
+    by_name = {g["name"]: g for g in groups}
+    assert by_name["heads"]["lr"] == 1e-2 and by_name["rest"]["lr"] == 1e-3
+    assert sum(p.numel() for g in groups for p in g["params"]) == trainable_parameters(model)
+    assert sum(p.numel() for p in by_name["heads"]["params"]) == count(stages(model)["heads"])
+    torch.optim.AdamW(groups)                             # a valid optimizer argument
+
+
+def test_unknown_stage_lists_the_valid_ones():
+    model = two_task_model()
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['layer1'\]; valid stages are \['stage0'"):
+        freeze(model, "layer1")
+    with pytest.raises(ValueError, match="unknown stage"):
+        param_groups(model, {"head": 1.0}, lr=1e-3)
+    with pytest.raises(ValueError, match="sharing='hard'"):
+        freeze(build_model([get_task("depth")], sharing="none"), "heads")
+
+
+def test_l2sp_penalty_by_hand_and_without_pretrained_weights():
+    model = two_task_model()
+    with pytest.raises(ValueError, match="L2SP needs the pretrained weights.*pretrained='course' or 'imagenet'"):
+        L2SP(model)
+    model.pretrained_state = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+    penalty = L2SP(model, alpha=0.5, beta=0.1)
+    new = sum(float(p.detach().square().sum())
+              for n, p in model.named_parameters() if not n.startswith("encoder."))
+    assert float(penalty(model)) == pytest.approx(0.1 / 2 * new, rel=1e-5)     # encoder still at its start
+    with torch.no_grad():
+        model.encoder.stages[0][0].weight.add_(0.1)
+    moved = 0.1 ** 2 * model.encoder.stages[0][0].weight.numel()
+    assert float(penalty(model)) == pytest.approx(0.5 / 2 * moved + 0.1 / 2 * new, rel=1e-5)
+
+
+def test_fit_with_l2sp_stays_closer_to_the_start(scenes):
+    tasks = [get_task("depth"), get_task("edges")]
+    distances = []
+    for alpha in (0.0, 10.0):
+        model = two_task_model()
+        model.pretrained_state = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+        fit(model, tasks, scenes, epochs=2, batch_size=8, lr=1e-2, progress=False, device="cpu",
+            penalty=L2SP(model, alpha=alpha, beta=0.0))
+        distances.append(sum(float((p - model.pretrained_state[n]).square().sum())
+                             for n, p in model.encoder.named_parameters()))
+    assert distances[1] < 0.5 * distances[0]
