@@ -111,3 +111,23 @@ def test_check_reports_each_state_and_never_raises_on_a_wrong_answer(capsys):
 def test_numeric_checks_use_relative_error():
     value = torch.tensor(0.0).item()
     assert verdict("02.q4", value)[0] == "wrong"
+
+
+def _common_mistakes():
+    import torch as t
+    return [
+        ("03.q1", lambda losses, s: (t.exp(-s) * losses).sum()),                       # forgot + s
+        ("03.q1", lambda losses, s: ((t.exp(-s) * losses + s).sum()).detach()),        # detached
+        ("03.q2", lambda last, before, temp: t.softmax(last / before / temp, 0)),      # weights sum to 1
+        ("03.q3", lambda losses: 1 / losses),                                          # no geometric mean
+        ("03.q4", lambda points: list(range(len(points)))),                            # everything
+        ("04.q1", lambda G: G @ G.T),                                                  # not normalised
+        ("04.q2", lambda g1, g2: g1 + g2),                                             # never projects
+        ("04.q3", lambda g1, g2: (g1 + g2) / 2),                                       # the mean, not the min norm
+    ]
+
+
+@pytest.mark.parametrize("question, answer", _common_mistakes(), ids=lambda x: x if isinstance(x, str) else "")
+def test_checks_reject_common_mistakes(question, answer):
+    status, message = verdict(question, answer)
+    assert status == "wrong", message
