@@ -92,11 +92,11 @@ def test_l2sp_penalty_by_hand_and_without_pretrained_weights():
     penalty = L2SP(model, alpha=0.5, beta=0.1)
     new = sum(float(p.detach().square().sum())
               for n, p in model.named_parameters() if not n.startswith("encoder."))
-    assert float(penalty(model)) == pytest.approx(0.1 / 2 * new, rel=1e-5)     # encoder still at its start
+    assert float(penalty(model).detach()) == pytest.approx(0.1 / 2 * new, rel=1e-5)     # encoder still at its start
     with torch.no_grad():
         model.encoder.stages[0][0].weight.add_(0.1)
     moved = 0.1 ** 2 * model.encoder.stages[0][0].weight.numel()
-    assert float(penalty(model)) == pytest.approx(0.5 / 2 * moved + 0.1 / 2 * new, rel=1e-5)
+    assert float(penalty(model).detach()) == pytest.approx(0.5 / 2 * moved + 0.1 / 2 * new, rel=1e-5)
 
 
 def test_fit_with_l2sp_stays_closer_to_the_start(scenes):
