@@ -107,6 +107,6 @@ def test_fit_with_l2sp_stays_closer_to_the_start(scenes):
         model.pretrained_state = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
         fit(model, tasks, scenes, epochs=2, batch_size=8, lr=1e-2, progress=False, device="cpu",
             penalty=L2SP(model, alpha=alpha, beta=0.0))
-        distances.append(sum(float((p - model.pretrained_state[n]).square().sum())
+        distances.append(sum(float((p.detach() - model.pretrained_state[n]).square().sum())
                              for n, p in model.encoder.named_parameters()))
     assert distances[1] < 0.5 * distances[0]
