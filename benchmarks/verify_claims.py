@@ -221,7 +221,63 @@ def lesson_04(seeds: list[int]) -> bool:
     return ok and top3 == LESSON_04_TOP3
 
 
-LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04}
+# ---- lesson 05: transfer, with the lesson's own runs (mtl_course.transfer_study) -----------------------------
+def lesson_05_runs(seed: int) -> dict[str, float]:
+    """Every run of lesson 05 for one seed: {"method@budget" or "method+aux@budget": semseg mIoU}."""
+    from mtl_course.transfer_study import METHODS, TransferSetup, run
+
+    setup = TransferSetup(seed=seed)
+    data = setup.data()
+    compare, smallest, largest = setup.budgets[1], setup.budgets[0], setup.budgets[-1]
+    scores = {f"{method}@{compare}": run(method, compare, setup, data) for method in METHODS}
+    for budget in setup.budgets:
+        for method in ("from scratch", "feature extraction", "fine-tuning"):
+            if f"{method}@{budget}" not in scores:
+                scores[f"{method}@{budget}"] = run(method, budget, setup, data)
+    for budget in (smallest, compare):
+        scores[f"feature extraction+aux@{budget}"] = run("feature extraction", budget, setup, data, aux=True)
+    return scores
+
+
+# claims about lesson 05's runs: (text, test on one seed's scores, stated in the lesson?)
+LESSON_05_CLAIMS = [
+    ("feature extraction beats training from scratch at 16 labels",
+     lambda s: s["feature extraction@16"] > s["from scratch@16"], False),
+    ("feature extraction beats fine-tuning at 16 labels",
+     lambda s: s["feature extraction@16"] > s["fine-tuning@16"], False),
+    ("fine-tuning beats feature extraction at 480 labels",
+     lambda s: s["fine-tuning@480"] > s["feature extraction@480"], False),
+    ("LP-FT beats fine-tuning at 40 labels", lambda s: s["LP-FT@40"] > s["fine-tuning@40"], False),
+    ("every pretrained method beats from scratch at 40 labels",
+     lambda s: all(v > s["from scratch@40"] for k, v in s.items() if k.endswith("@40") and "scratch" not in k
+                   and "+aux" not in k), False),
+    ("the depth auxiliary task helps feature extraction at 16 labels",
+     lambda s: s["feature extraction+aux@16"] > s["feature extraction@16"], False),
+    ("the depth auxiliary task helps feature extraction at 40 labels",
+     lambda s: s["feature extraction+aux@40"] > s["feature extraction@40"], False),
+]
+
+
+def lesson_05(seeds: list[int]) -> bool:
+    """Lesson 05: each run's mIoU over seeds, and which claims hold on every seed (the lesson states only those)."""
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(lesson_05_runs(seed))
+        print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[-1].items()), flush=True)
+    print(f"\nLesson 05 — semseg mIoU on the target domain, {len(seeds)} seeds")
+    for key in per_seed[0]:
+        values = [scores[key] for scores in per_seed]
+        print(f"  {key:34s} {mean_std(values, digits=3, signed=False):>16s}   " + " ".join(f"{v:.3f}" for v in values))
+    ok = True
+    for text, test, stated in LESSON_05_CLAIMS:
+        holds = [bool(test(scores)) for scores in per_seed]
+        verdict = "holds" if all(holds) else "never" if not any(holds) else f"{sum(holds)}/{len(holds)} seeds"
+        print(f"  {'[lesson] ' if stated else '         '}{text}: {verdict}")
+        ok &= all(holds) or not stated
+    return ok
+
+
+LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05}
 
 
 def main() -> None:

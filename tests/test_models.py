@@ -94,11 +94,6 @@ def test_imagenet_weights_are_loaded_into_the_encoder(all_tasks, monkeypatch):
     assert model.config["pretrained"] == "imagenet"
 
 
-def test_course_backbone_not_shipped_yet_is_a_clear_error(all_tasks):
-    with pytest.raises(ValueError, match="pretrained=None"):
-        build_model(all_tasks[:1], pretrained="course")
-
-
 def test_build_model_accepts_task_names_without_arguments():
     model = build_model(["depth", "edges"])
     assert model.task_names == ["depth", "edges"]

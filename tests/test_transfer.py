@@ -7,6 +7,7 @@ import torch
 
 import mtl_course as mc
 from mtl_course.models import build_model
+from mtl_course.models.pretrained import record_pretrained
 from mtl_course.tasks import get_task
 from mtl_course.train import fit
 from mtl_course.transfer import L2SP, freeze, frozen_stages, param_groups, stages, trainable_parameters, unfreeze
@@ -88,7 +89,8 @@ def test_l2sp_penalty_by_hand_and_without_pretrained_weights():
     model = two_task_model()
     with pytest.raises(ValueError, match="L2SP needs the pretrained weights.*pretrained='course' or 'imagenet'"):
         L2SP(model)
-    model.pretrained_state = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+    record_pretrained(model, [model.encoder])
+    assert set(model.pretrained_state) == {n for n, _ in model.named_parameters() if n.startswith("encoder.")}
     penalty = L2SP(model, alpha=0.5, beta=0.1)
     new = sum(float(p.detach().square().sum())
               for n, p in model.named_parameters() if not n.startswith("encoder."))
@@ -104,9 +106,46 @@ def test_fit_with_l2sp_stays_closer_to_the_start(scenes):
     distances = []
     for alpha in (0.0, 10.0):
         model = two_task_model()
-        model.pretrained_state = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+        record_pretrained(model, [model.encoder])
         fit(model, tasks, scenes, epochs=2, batch_size=8, lr=1e-2, progress=False, device="cpu",
             penalty=L2SP(model, alpha=alpha, beta=0.0))
         distances.append(sum(float((p.detach() - model.pretrained_state[n]).square().sum())
-                             for n, p in model.encoder.named_parameters()))
+                             for n, p in model.named_parameters() if n.startswith("encoder.")))
     assert distances[1] < 0.5 * distances[0]
+
+
+def test_cached_features_train_and_score_like_the_images(scenes):
+    from mtl_course.transfer import CachedFeatureModel, cache_features, encoder_stages
+    from mtl_course.train import evaluate
+    tasks = [get_task("depth"), get_task("edges")]
+    model = two_task_model()
+    with pytest.raises(ValueError, match="whole encoder frozen.*stage4"):
+        cache_features(freeze(model, "stage0", "stage1", "stage2", "stage3"), scenes)
+    freeze(model, *encoder_stages(model))
+    cached = cache_features(model, scenes)
+    assert cached["features"].shape == (len(scenes), sum(c * (32 // s) ** 2 for c, s in
+                                                         zip(model.encoder.channels, model.encoder.strides)))
+    assert "image" not in cached and torch.equal(cached["depth"], scenes.tensors()["depth"])
+    head = CachedFeatureModel(model)
+    before = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+    fit(head, tasks, cached, epochs=2, batch_size=8, lr=1e-2, progress=False, device="cpu")
+    assert all(torch.equal(p, before[n]) for n, p in model.encoder.named_parameters())   # frozen stays put
+    from_cache, from_images = evaluate(head, tasks, cached), evaluate(model, tasks, scenes)
+    for task in from_images:
+        for metric, value in from_images[task].items():
+            assert from_cache[task][metric] == pytest.approx(value, rel=1e-4, abs=1e-5)
+    with pytest.raises(ValueError, match="do not come from this model"):
+        head(torch.zeros(2, 100))
+
+
+def test_lp_ft_probes_with_the_encoder_frozen_then_trains_everything(scenes):
+    from mtl_course.transfer import lp_ft
+    tasks = [get_task("depth")]
+    model = two_task_model()
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    history = lp_ft(model, tasks, scenes, scenes, probe_epochs=2, epochs=1, lr=1e-3, probe_lr=1e-2,
+                    new_lr=1e-2, batch_size=8, progress=False, device="cpu")
+    assert history.epochs == [1, 2, 3] and len(history.val_metrics["depth"]["abs_err"]) == 3
+    assert frozen_stages(model) == []                               # everything trains at the end
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, start[n])}
+    assert any(n.startswith("encoder.") for n in moved) and any(n.startswith("decoder.") for n in moved)

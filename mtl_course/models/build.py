@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from mtl_course.models.decoder import Decoder
 from mtl_course.models.encoders import ResNetEncoder, UNetEncoder
 from mtl_course.models.heads import DenseHead, ImageHead
+from mtl_course.models.pretrained import load_course_backbone, record_pretrained
 from mtl_course.tasks import Task, get_task
 
 ENCODERS = ("unet", "resnet18")
@@ -92,10 +93,14 @@ class MultiTaskNet(nn.Module):
         """What the task-specific parts read: branch="head": [decoder output (if a dense task),
         encoder's last features (if an image-level task)]; branch="decoder": the encoder's features."""
         check_image_batch(x)
-        features = self.encoder(x)
+        return self.represent(self.encoder(x), (x.shape[-2], x.shape[-1]))
+
+    def represent(self, features: Sequence[Tensor], size: tuple[int, int]) -> list[Tensor]:
+        """The part of shared_representation after the encoder: encoder features -> what the heads read.
+        (transfer.CachedFeatureModel calls it on features computed once by a frozen encoder.)"""
         if self.branch == "decoder":
             return list(features)
-        representation = [self.decoder(features, (x.shape[-2], x.shape[-1]))] if self.decoder is not None else []
+        representation = [self.decoder(features, size)] if self.decoder is not None else []
         if any(isinstance(head, ImageHead) for head in self.heads.values()):
             representation.append(features[-1])
         return representation
@@ -159,7 +164,8 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
         encoder:    "unet" (small: 1.2 M parameters for 5 tasks, fast on a CPU) or "resnet18" (torchvision)
         sharing:    "hard" (one shared encoder) or "none" (an independent network per task)
         pretrained: None (random init), "imagenet" (torchvision weights, resnet18 only; needs the
-                    weight file or internet) or "course" (the backbone the course ships)
+                    weight file or internet) or "course" (the backbone the course ships, unet only;
+                    see mtl_course.models.pretrained)
         branch:     with sharing="hard": "head" shares the decoder too, "decoder" gives each task its own
     Returns:
         an nn.Module; model(x) -> {task name: output}; model.config rebuilds it (see save_checkpoint)
@@ -176,17 +182,17 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
     weights = None
     if pretrained == "imagenet":
         if encoder != "resnet18":
-            raise ValueError("pretrained='imagenet' exists only for encoder='resnet18'")
+            raise ValueError(f"pretrained='imagenet' exists only for encoder='resnet18', not {encoder!r}; "
+                             f"the course's own backbone is encoder='unet', pretrained='course'")
         weights = imagenet_weights()
-    elif pretrained == "course":
-        raise ValueError("pretrained='course' needs the course-pretrained backbone, which ships with the "
-                         "transfer lesson (05) and is not part of this version yet; use pretrained=None")
     model = (MultiTaskNet(tasks, encoder, branch, weights) if sharing == "hard"
              else SeparateNets(tasks, encoder, weights))
     model.config = {"tasks": [t.spec() for t in tasks], "encoder": encoder, "sharing": sharing,
                     "branch": branch, "pretrained": pretrained}
-    if weights is not None and sharing == "hard":      # what transfer.L2SP keeps the encoder close to
-        model.pretrained_state = {name: p.detach().clone() for name, p in model.encoder.named_parameters()}
+    if pretrained == "course":
+        load_course_backbone(model, encoder)            # also records model.pretrained_state
+    elif weights is not None:                           # what transfer.L2SP keeps the encoder close to
+        record_pretrained(model, [model.encoder] if sharing == "hard" else [n.encoder for n in model.nets.values()])
     return model
 
 

@@ -53,5 +53,20 @@ class History:
         from mtl_course.viz import plot_history
         return plot_history(self)
 
+    def then(self, later: History) -> History:
+        """This run followed by `later` (a second fit of the same model) as one History, epochs renumbered."""
+        joined = History(primary={**self.primary, **later.primary}, steps_per_epoch=later.steps_per_epoch,
+                         peak_memory_mb=max((m for m in (self.peak_memory_mb, later.peak_memory_mb) if m is not None),
+                                            default=None))
+        joined.epochs = [*self.epochs, *(len(self.epochs) + e for e in later.epochs)]
+        for name in ("train_loss", "weights", "grad_cosine"):
+            mine, theirs = getattr(self, name), getattr(later, name)
+            setattr(joined, name, {k: [*mine.get(k, []), *theirs.get(k, [])] for k in {**mine, **theirs}})
+        joined.val_metrics = {task: {m: [*self.val_metrics.get(task, {}).get(m, []), *values]
+                                     for m, values in metrics.items()} for task, metrics in later.val_metrics.items()}
+        joined.epoch_seconds = [*self.epoch_seconds, *later.epoch_seconds]
+        joined.train_seconds = [*self.train_seconds, *later.train_seconds]
+        return joined
+
     def to_dict(self) -> dict:
         return asdict(self)

@@ -44,9 +44,13 @@ def _check_tasks(model: nn.Module, tasks: Sequence[Task]) -> list[Task]:
     return tasks
 
 
-def _data_keys(tasks: Sequence[Task]) -> list[str]:
-    """The data keys a batch needs: the image and each task's target (once)."""
-    return ["image", *dict.fromkeys(t.target for t in tasks)]
+def _data_keys(model: nn.Module, tasks: Sequence[Task]) -> list[str]:
+    """The data keys a batch needs: the model's input ("image", or model.input_key) and each task's target."""
+    return [_input_key(model), *dict.fromkeys(t.target for t in tasks)]
+
+
+def _input_key(model: nn.Module) -> str:
+    return getattr(model, "input_key", "image")
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -55,8 +59,9 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def _images(batch: Mapping[str, Tensor]) -> Tensor:
-    return batch["image"].contiguous(memory_format=torch.channels_last)
+def _inputs(batch: Mapping[str, Tensor], key: str) -> Tensor:
+    x = batch[key]
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def _check_finite(losses: Tensor, tasks: Sequence[Task], epoch: int, step: int, lr: float) -> None:
@@ -109,14 +114,14 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
     if grad_level not in LEVELS:
         raise ValueError(f"unknown grad_level {grad_level!r}; valid values are {list(LEVELS)}")
 
-    keys = _data_keys(tasks)
+    keys = _data_keys(model, tasks)
     train_resident = to_tensors(train, keys)
     val_resident = to_tensors(val, keys) if val is not None else None
     for split in (train_resident, val_resident):
         for task in tasks if split is not None else []:
             task.check_target(split[task.target])
     train_resident = {k: v.to(device) for k, v in train_resident.items()} if train_resident else None
-    n_train = len(train_resident["image"]) if train_resident else len(train)
+    n_train = len(train_resident[keys[0]]) if train_resident else len(train)
 
     model.to(device, memory_format=torch.channels_last)
     weighting.setup([t.name for t in tasks], device)
@@ -150,7 +155,8 @@ def fit(model: nn.Module, tasks: Sequence[Task], train: Any, val: Any = None, ep
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device):
                 use_grads = per_task is not None and (step - 1) % track_every == 0
-                outputs = per_task.forward(_images(batch)) if use_grads else model(_images(batch))
+                x = _inputs(batch, keys[0])
+                outputs = per_task.forward(x) if use_grads else model(x)
             losses = torch.stack([task.loss(outputs[task.name], batch[task.target]) for task in tasks])
             _check_finite(losses, tasks, epoch, step, lr)
             if not use_grads:                                    # the plain step: one backward pass
@@ -209,7 +215,7 @@ def evaluate(model: nn.Module, tasks: Sequence[Task], data: Any, batch_size: int
     """Scores of `model` on `data`: {task name: {metric: value}}, accumulated exactly over batches."""
     tasks = _check_tasks(model, tasks)
     device = get_device(str(device) if device is not None else None)
-    keys = _data_keys(tasks)
+    keys = _data_keys(model, tasks)
     resident = to_tensors(data, keys)
     states = {t.name: t.metric_state() for t in tasks}
     was_training = model.training
@@ -218,7 +224,7 @@ def evaluate(model: nn.Module, tasks: Sequence[Task], data: Any, batch_size: int
         for batch in iterate(data, resident, keys, batch_size, device):
             batch = {k: v.to(device) for k, v in batch.items()}
             with _autocast(device):
-                outputs = model(_images(batch))
+                outputs = model(_inputs(batch, keys[0]))
             for task in tasks:
                 states[task.name].update(outputs[task.name].float(), batch[task.target])
     finally:
