@@ -42,7 +42,7 @@ class TransferSetup:
     n_val: int = 256
     steps: int = 120               # optimiser steps per run, for every budget
     batch_size: int = 8
-    lr: float = 3e-3               # for weights that start random
+    lr: float = 1e-2               # for weights that start random (the new decoder and heads)
     finetune_lr: float = 1e-3      # for the pretrained encoder when it trains (new parts keep lr)
     l2sp_alpha: float = 0.1
     aux: str = "depth"             # the auxiliary task of "... + aux"

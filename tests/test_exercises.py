@@ -124,7 +124,25 @@ def _common_mistakes():
         ("04.q1", lambda G: G @ G.T),                                                  # not normalised
         ("04.q2", lambda g1, g2: g1 + g2),                                             # never projects
         ("04.q3", lambda g1, g2: (g1 + g2) / 2),                                       # the mean, not the min norm
+        ("05.q1", _freeze_all_count_total),                                            # froze the heads too
+        ("05.q1", lambda m: sum(p.numel() for p in m.parameters())),                   # counted, froze nothing
+        ("05.q2", lambda m, lr: [{"params": list(m.heads.parameters()), "lr": 10 * lr},
+                                 {"params": list(m.parameters()), "lr": lr}]),          # heads in two groups
+        ("05.q2", lambda m, lr: [{"params": list(m.heads.parameters()), "lr": 10 * lr},
+                                 {"params": [p for n, p in m.named_parameters() if not n.startswith("heads.")],
+                                  "lr": lr}]),                                          # frozen ones included
+        ("05.q3", lambda m, ref, a, b: a / 2 * sum((p - ref[n]).square().sum() for n, p in m.named_parameters()
+                                                    if n in ref)),                      # forgot the new weights
+        ("05.q3", lambda m, ref, a, b: (a / 2 * sum((p - ref[n]).square().sum() for n, p in m.named_parameters()
+                                                     if n in ref and p.requires_grad) + b / 2 * sum(
+            p.square().sum() for n, p in m.named_parameters() if n not in ref and p.requires_grad)).detach()),
     ]
+
+
+def _freeze_all_count_total(model):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
 
 
 @pytest.mark.parametrize("question, answer", _common_mistakes(), ids=lambda x: x if isinstance(x, str) else "")

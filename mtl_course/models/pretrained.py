@@ -228,17 +228,24 @@ def pretrain(setup: PretrainSetup = PretrainSetup(), out: str | Path | None = No
              for part in parts for name, t in getattr(model, part).state_dict().items()}
     save_verified({"format": FORMAT, "encoder": setup.encoder, "parts": parts, "state_dict": state,
                    "setup": asdict(setup), "scores": scores}, out)
-    print(f"pretrained the {setup.encoder} backbone ({' + '.join(parts)}) in {seconds:.0f} s on {device}")
-    for domain, domain_scores in scores.items():
-        print(f"  {domain} domain: " + ", ".join(f"{task} {metrics}" for task, metrics in domain_scores.items()))
+    print(f"pretrained the {setup.encoder} backbone in {seconds:.0f} s on {device}")
+    print(describe({"parts": parts, "setup": asdict(setup), "scores": scores}))
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MB, SHA-256 {sha256_of(out)})")
     return out
 
 
 def describe(info: dict[str, Any]) -> str:
-    """One line about a loaded course backbone (model.backbone_info)."""
+    """What a loaded course backbone is, in words (from model.backbone_info)."""
     setup, scores = info.get("setup", {}), info.get("scores", {})
-    return (f"{setup.get('encoder')} encoder pretrained on {setup.get('n_train')} source-domain scenes "
-            f"({setup.get('size')}x{setup.get('size')}, {setup.get('epochs')} epochs) to name the shapes in "
-            f"each picture; its F1 at that: {scores.get('source', {}).get('f1', float('nan')):.2f} on the source "
-            f"domain, {scores.get('target', {}).get('f1', float('nan')):.2f} on the target domain")
+
+    def score(domain: str, task: str, metric: str) -> str:
+        value = scores.get(domain, {}).get(task, {}).get(metric)
+        return f"{value:.2f}" if value is not None else "?"
+
+    return (f"{setup.get('encoder')} {' + '.join(info.get('parts', []))} pretrained on {setup.get('n_train')} "
+            f"source-domain scenes ({setup.get('size')}x{setup.get('size')}, {setup.get('epochs')} epochs) for "
+            f"{' + '.join(setup.get('tasks', []))}.\n"
+            f"  its shape-label F1:       {score('source', 'labels', 'f1')} on the source domain, "
+            f"{score('target', 'labels', 'f1')} on the target domain\n"
+            f"  its round/angular mIoU:   {score('source', 'families', 'miou')} on the source domain, "
+            f"{score('target', 'families', 'miou')} on the target domain")
