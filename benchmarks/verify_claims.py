@@ -228,7 +228,7 @@ def lesson_05_runs(seed: int) -> dict[str, float]:
 
     setup = TransferSetup(seed=seed)
     data = setup.data()
-    compare, smallest, largest = setup.budgets[1], setup.budgets[0], setup.budgets[-1]
+    compare, smallest = setup.budgets[1], setup.budgets[0]
     scores = {f"{method}@{compare}": run(method, compare, setup, data) for method in METHODS}
     for budget in setup.budgets:
         for method in ("from scratch", "feature extraction", "fine-tuning"):

@@ -9,8 +9,16 @@ import torch
 
 from mtl_course._io import CorruptFileError
 from mtl_course.models import build_model
-from mtl_course.models.pretrained import (COURSE_BACKBONES, FAMILY_OF_CLASS, PretrainSetup, best_pretrained,
-                                          load_backbone, pretrain, pretrained_dir, sha256_of)
+from mtl_course.models.pretrained import (
+    COURSE_BACKBONES,
+    FAMILY_OF_CLASS,
+    PretrainSetup,
+    best_pretrained,
+    load_backbone,
+    pretrain,
+    pretrained_dir,
+    sha256_of,
+)
 from mtl_course.tasks import get_task
 from mtl_course.transfer import L2SP
 
@@ -89,3 +97,19 @@ def test_best_pretrained_prefers_imagenet_weights_on_disk(tmp_path, monkeypatch,
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
     assert best_pretrained(verbose=False) == ("resnet18", "imagenet")
+
+
+def test_your_own_backbone_folder_replaces_the_shipped_one(tiny_backbone, monkeypatch):
+    path, _ = tiny_backbone
+    monkeypatch.setenv("MTL_COURSE_PRETRAINED", str(path.parent))
+    model = build_model([get_task("depth")], pretrained="course")
+    assert model.backbone_info["setup"]["n_train"] == 32          # the tiny one, not the shipped one
+
+
+def test_transfer_study_rejects_unknown_methods_and_budgets():
+    from mtl_course.transfer_study import TransferSetup, run
+    data = ({"image": torch.zeros(8, 3, 32, 32)}, {"image": torch.zeros(4, 3, 32, 32)})
+    with pytest.raises(ValueError, match="unknown method 'finetune'.*'fine-tuning'"):
+        run("finetune", 8, TransferSetup(), data)
+    with pytest.raises(ValueError, match="budget must be between 1 and the 8 training images"):
+        run("fine-tuning", 16, TransferSetup(), data)

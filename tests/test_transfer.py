@@ -115,8 +115,8 @@ def test_fit_with_l2sp_stays_closer_to_the_start(scenes):
 
 
 def test_cached_features_train_and_score_like_the_images(scenes):
-    from mtl_course.transfer import CachedFeatureModel, cache_features, encoder_stages
     from mtl_course.train import evaluate
+    from mtl_course.transfer import CachedFeatureModel, cache_features, encoder_stages
     tasks = [get_task("depth"), get_task("edges")]
     model = two_task_model()
     with pytest.raises(ValueError, match="whole encoder frozen.*stage4"):
