@@ -149,3 +149,18 @@ def test_lp_ft_probes_with_the_encoder_frozen_then_trains_everything(scenes):
     assert frozen_stages(model) == []                               # everything trains at the end
     moved = {n for n, p in model.named_parameters() if not torch.equal(p, start[n])}
     assert any(n.startswith("encoder.") for n in moved) and any(n.startswith("decoder.") for n in moved)
+
+
+def test_with_the_decoder_frozen_too_only_the_heads_train_on_its_cached_output(scenes):
+    from mtl_course.train import evaluate
+    from mtl_course.transfer import CachedFeatureModel, cache_features, encoder_stages
+    tasks = [get_task("depth"), get_task("labels", num_classes=6)]
+    mc.seed_everything(0)
+    model = freeze(build_model(tasks), *encoder_stages(build_model(tasks)), "decoder")
+    cached = cache_features(model, scenes)
+    assert cached["features"].shape == (len(scenes), 16 * 32 * 32 + 128 * 2 * 2)   # decoder map + last encoder map
+    head = CachedFeatureModel(model)
+    fit(head, tasks, cached, epochs=1, batch_size=8, lr=1e-2, progress=False, device="cpu")
+    from_cache, from_images = evaluate(head, tasks, cached), evaluate(model, tasks, scenes)
+    assert from_cache["depth"]["abs_err"] == pytest.approx(from_images["depth"]["abs_err"], rel=1e-4)
+    assert from_cache["labels"] == pytest.approx(from_images["labels"], rel=1e-4, abs=1e-5)
