@@ -1,15 +1,17 @@
 """Pretrained backbones: the one the course ships (works offline) and torchvision's ImageNet weights.
 
 The course backbone is a UNet encoder trained on the *source* domain of SyntheticScenes (grey floor and
-wall, no clutter) for an image-level task the lessons never ask of it: which shape classes are in the
-picture (multi-label classification). Lesson 05 transfers it to the *target* domain and to dense tasks.
+wall, no clutter) for two tasks the lessons never ask of it: which shape classes are in the picture
+(multi-label) and a coarse segmentation into shape families (round / angular). Lesson 05 transfers it
+to the *target* domain and to fine semantic segmentation.
 
     python -m mtl_course pretrain                     # regenerate data/pretrained/unet-course.pt
     build_model(tasks, encoder="unet", pretrained="course")      # loads it and checks its SHA-256
     encoder, pretrained = best_pretrained()           # ImageNet ResNet-18 if its weights are on disk
 
-The file holds {"encoder": "unet", "channels": [...], "state_dict": encoder weights, "setup": how it
-was trained, "scores": its source-task F1 on both domains}, written with the course's checksummed format.
+The file holds {"format", "encoder": "unet", "parts": ["encoder"], "state_dict": {"encoder.<name>": tensor},
+"setup": how it was trained, "scores": its source-task scores on both domains}, written with the course's
+checksummed format (mtl_course._io).
 """
 
 from __future__ import annotations
@@ -84,9 +86,6 @@ def pretrained_dir() -> Path:
 
 def sha256_of(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-BACKBONE_PARTS = ("encoder", "decoder")     # what a backbone file may hold, in this order
 
 
 def _encoder_name(model: nn.Module) -> str:
