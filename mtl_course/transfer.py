@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from mtl_course.device import get_device
 from mtl_course.models.heads import ImageHead
 from mtl_course.tasks import Task
 from mtl_course.train import History, fit
@@ -187,8 +188,6 @@ def cache_features(model: nn.Module, data: Any, batch_size: int = 128,
     Returns every entry of `data` but the image, plus
         "features": float32 [N, D], each image's feature maps flattened and concatenated (on the CPU)
     """
-    from mtl_course.device import get_device
-
     level = _cached_level(model)
     tensors = to_tensors(data, list(data) if isinstance(data, dict) else
                          list(data.tensors()) if hasattr(data, "tensors") else list(data[0]))
@@ -201,11 +200,13 @@ def cache_features(model: nn.Module, data: Any, batch_size: int = 128,
     model.to(device, memory_format=torch.channels_last).eval()
     images = tensors["image"]
     chunks = []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device).contiguous(memory_format=torch.channels_last)
-        maps = model.encoder(x) if level == "encoder" else model.shared_representation(x)
-        chunks.append(torch.cat([m.float().flatten(1) for m in maps], dim=1).cpu())
-    model.train(was_training)
+    try:
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(device).contiguous(memory_format=torch.channels_last)
+            maps = model.encoder(x) if level == "encoder" else model.shared_representation(x)
+            chunks.append(torch.cat([m.float().flatten(1) for m in maps], dim=1).cpu())
+    finally:
+        model.train(was_training)
     return {"features": torch.cat(chunks), **{k: v for k, v in tensors.items() if k != "image"}}
 
 
