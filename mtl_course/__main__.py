@@ -11,6 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_course.lessons.pretrain import PretrainSetup, pretrain
+from mtl_course.models.pretrained import COURSE_BACKBONES, sha256_of
+
 COURSE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "pretrain":
-        from mtl_course.models.pretrained import COURSE_BACKBONES, PretrainSetup, pretrain, sha256_of
         path = pretrain(PretrainSetup(encoder=args.encoder), out=args.out, device=args.device)
         same = sha256_of(path) == COURSE_BACKBONES[args.encoder][1]
         print("identical to the shipped backbone" if same else
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "build-exercises":
-        from mtl_course.grading.build import build_exercises
+        from mtl_course.grading.build import build_exercises       # lazy: nbformat (the dev extra)
         problems = build_exercises(args.solutions, args.exercises, check=args.check)
         if args.check:
             for problem in problems:
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(list(args.solutions.glob('*.ipynb')))} exercise notebook(s) to {args.exercises}")
         return 1 if problems else 0
 
-    from mtl_course.grading.grade import grade as run_grading
+    from mtl_course.grading.grade import grade as run_grading     # lazy: nbclient, nbformat (the dev extra)
     run_grading(args.submissions, args.solutions, args.out, args.timeout)
     print(f"grades written to {args.out}")
     return 0

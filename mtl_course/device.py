@@ -11,12 +11,13 @@ import torch
 DEVICE_ENV = "MTL_COURSE_DEVICE"
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: `prefer` if given, else $MTL_COURSE_DEVICE, else cuda > mps > cpu.
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device to train on: `prefer` (a name such as "cuda:1", or a torch.device) if given, else
+    $MTL_COURSE_DEVICE, else cuda > mps > cpu.
 
     Asking for a device that is not there is an error, never a silent fallback to the CPU.
     """
-    choice = prefer or os.environ.get(DEVICE_ENV) or None
+    choice = str(prefer) if isinstance(prefer, torch.device) else (prefer or os.environ.get(DEVICE_ENV) or None)
     if choice is None:
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -5,22 +5,35 @@ Every function returns the matplotlib Figure, so a notebook shows it and a scrip
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from mtl_course.tasks import Task
-    from mtl_course.train import History
+from mtl_course.device import get_device
+from mtl_course.tasks import Task
 
 # background dark grey, then one clear colour per object class
 PALETTE = np.array([[0.15, 0.15, 0.15], [0.90, 0.30, 0.25], [0.25, 0.55, 0.90], [0.95, 0.75, 0.20],
                     [0.40, 0.80, 0.40], [0.75, 0.40, 0.85], [0.95, 0.55, 0.75], [0.45, 0.85, 0.85],
                     [0.60, 0.45, 0.30], [0.85, 0.85, 0.85]])
 IGNORE_COLOUR = np.array([1.0, 1.0, 1.0])
+DEPTH_CMAP = "magma_r"
+
+
+def class_legend(fig: plt.Figure, classes: Sequence[str]) -> None:
+    """A row of coloured patches under the figure: which colour is which semseg class."""
+    handles = [Patch(color=PALETTE[i % len(PALETTE)], label=name) for i, name in enumerate(classes)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0), handlelength=1.2, columnspacing=1.0)
+
+
+def depth_colorbar(fig: plt.Figure, image: Any, ax: Any) -> None:
+    """A colour bar in metres beside a depth panel (near = bright)."""
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).set_label("m", fontsize=8)
 
 
 def colorize(key: str, value: Tensor) -> tuple[np.ndarray, dict[str, Any]]:
@@ -42,7 +55,7 @@ def colorize(key: str, value: Tensor) -> tuple[np.ndarray, dict[str, Any]]:
         ids = np.where(ids == 255, len(PALETTE), ids % len(PALETTE))
         return colours[ids], {}
     if key == "depth":
-        return value[0].numpy(), {"cmap": "magma_r"}                 # near = bright
+        return value[0].numpy(), {"cmap": DEPTH_CMAP}                # near = bright, far = dark, in every lesson
     if key == "edges":
         return value[0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1}
     raise ValueError(f"don't know how to draw {key!r}; expected one of image, semseg, instance, "
@@ -54,82 +67,99 @@ DENSE_KEYS = ("image", "semseg", "instance", "depth", "edges", "normals")
 
 def show_sample(sample: dict[str, Tensor], classes: Sequence[str] | None = None,
                 keys: Sequence[str] | None = None) -> plt.Figure:
-    """One scene: the image and each of its label maps side by side, titled by what they show."""
+    """One scene: the image and each of its label maps side by side, titled by what they show.
+    With `classes`, a legend of the semseg colours and the scene's image-level labels are added."""
     keys = [k for k in (keys or DENSE_KEYS) if k in sample]
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.2 * len(keys), 2.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.3 * len(keys), 2.9), squeeze=False)
     for ax, key in zip(axes[0], keys):
         array, kwargs = colorize(key, sample[key])
-        ax.imshow(array, interpolation="nearest", **kwargs)
+        drawn = ax.imshow(array, interpolation="nearest", **kwargs)
+        if key == "depth":
+            depth_colorbar(fig, drawn, ax)
         ax.set_title(key)
         ax.axis("off")
-    if "labels" in sample and classes is not None:
-        present = [classes[i + 1] for i, on in enumerate(sample["labels"].tolist()) if on > 0.5]
-        fig.suptitle("labels: " + (", ".join(present) or "none"), y=0.01, va="bottom", fontsize=10)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
+    if classes is not None:
+        title = ""
+        if "labels" in sample:
+            present = [classes[i + 1] for i, on in enumerate(sample["labels"].tolist()) if on > 0.5]
+            title = "labels: " + (", ".join(present) or "none")
+        fig.suptitle(title, y=0.12, va="bottom", fontsize=10)
+        class_legend(fig, classes)
+        fig.tight_layout(rect=(0, 0.17, 1, 1))
     else:
         fig.tight_layout()
     return fig
 
 
-def show_samples(batch: dict[str, Tensor], n: int = 4, keys: Sequence[str] | None = None) -> plt.Figure:
-    """A grid: one row per scene (first n of a stacked batch), one column per label map."""
+def show_samples(batch: dict[str, Tensor], n: int = 4, keys: Sequence[str] | None = None,
+                 classes: Sequence[str] | None = None) -> plt.Figure:
+    """A grid: one row per scene (first n of a stacked batch), one column per label map. Depth uses one
+    colour scale for the whole column; `classes` adds a legend of the semseg colours."""
     keys = [k for k in (keys or DENSE_KEYS) if k in batch]
-    fig, axes = plt.subplots(n, len(keys), figsize=(2.0 * len(keys), 2.0 * n), squeeze=False)
+    fig, axes = plt.subplots(n, len(keys), figsize=(2.0 * len(keys), 2.0 * n + (0.4 if classes else 0)),
+                             squeeze=False)
+    depth_range = {}
+    if "depth" in batch:
+        depth_range = {"vmin": float(batch["depth"][:n].min()), "vmax": float(batch["depth"][:n].max())}
     for row in range(n):
         for col, key in enumerate(keys):
             array, kwargs = colorize(key, batch[key][row])
-            axes[row, col].imshow(array, interpolation="nearest", **kwargs)
+            drawn = axes[row, col].imshow(array, interpolation="nearest", **kwargs,
+                                          **(depth_range if key == "depth" else {}))
             axes[row, col].axis("off")
             if row == 0:
                 axes[row, col].set_title(key)
-    fig.tight_layout()
+            if key == "depth" and row == n - 1:
+                depth_colorbar(fig, drawn, axes[:, col].tolist())
+    if classes is not None:
+        class_legend(fig, classes)
+        fig.subplots_adjust(bottom=0.4 / (2.0 * n + 0.4) + 0.02)
     return fig
 
 
 @torch.no_grad()
-def show_predictions(model: torch.nn.Module, tasks: Sequence["Task"], data: Any, n: int = 3,
-                     device: torch.device | str | None = None) -> plt.Figure:
-    """For the first n scenes of `data`: the image, then target | prediction for each dense task."""
-    from mtl_course.device import get_device
+def show_predictions(model: torch.nn.Module, tasks: Sequence[Task], data: Any, n: int = 3,
+                     device: torch.device | str | None = None, classes: Sequence[str] | None = None) -> plt.Figure:
+    """For the first n scenes of `data`: the image, then target | prediction for each dense task.
 
-    device = get_device(str(device) if device is not None else None)
+    Target and prediction share one colour scale (depth: a colour bar in metres). The model is put in eval
+    mode for the pictures and left in the mode it was in. `classes` adds a legend of the semseg colours.
+    """
+    device = get_device(device)
     batch = data.tensors() if hasattr(data, "tensors") else data
     images = batch["image"][:n]
-    model.eval()
-    outputs = model(images.to(device))
+    was_training = model.training
+    try:
+        outputs = model.eval()(images.to(device))
+    finally:
+        model.train(was_training)
     dense = [t for t in tasks if t.dense]
     cols = 1 + 2 * len(dense)
-    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n + (0.4 if classes else 0)), squeeze=False)
     for row in range(n):
-        panels = [("image", "image", images[row])]
+        panels = [("image", "image", images[row], {})]
         for task in dense:
+            target = batch[task.target][row]
             prediction = task.predict(outputs[task.name][row:row + 1].float().cpu())[0]
-            panels += [(task.target, f"{task.name}\ntarget", batch[task.target][row]),
-                       (task.target, f"{task.name}\nprediction", prediction)]
-        for col, (key, title, value) in enumerate(panels):
+            scale = {"vmin": float(target.min()), "vmax": float(target.max())} if task.target == "depth" else {}
+            panels += [(task.target, f"{task.name}\ntarget", target, scale),
+                       (task.target, f"{task.name}\nprediction", prediction, scale)]
+        for col, (key, title, value, scale) in enumerate(panels):
             array, kwargs = colorize(key, value)
-            axes[row, col].imshow(array, interpolation="nearest", **kwargs)
+            drawn = axes[row, col].imshow(array, interpolation="nearest", **kwargs, **scale)
             axes[row, col].axis("off")
+            if key == "depth" and title.endswith("prediction"):
+                depth_colorbar(fig, drawn, axes[row, col])
             if row == 0:
                 axes[row, col].set_title(title, fontsize=9)
-    fig.tight_layout()
+    if classes is not None:
+        class_legend(fig, classes)
+        fig.tight_layout(rect=(0, 0.4 / (1.9 * n + 0.4) + 0.01, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
-def plot_history(history: "History") -> plt.Figure:
-    """Training loss (left column) and the primary validation metric (right) of every task."""
-    tasks = list(history.train_loss)
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(8, 2.2 * len(tasks)), squeeze=False)
-    for row, name in enumerate(tasks):
-        axes[row, 0].plot(history.epochs, history.train_loss[name], marker="o")
-        axes[row, 0].set_ylabel(name)
-        axes[row, 0].set_title("train loss" if row == 0 else "")
-        for metric, values in history.val_metrics.get(name, {}).items():
-            if metric == history.primary.get(name):
-                axes[row, 1].plot(history.epochs[:len(values)], values, marker="o", label=metric)
-                axes[row, 1].legend(fontsize=8)
-        axes[row, 1].set_title("validation" if row == 0 else "")
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
-    fig.tight_layout()
-    return fig
+def plot_history(history: Any) -> plt.Figure:
+    """Training loss and the primary validation metric of every task: the same as history.plot()."""
+    return history.plot()

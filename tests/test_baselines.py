@@ -2,8 +2,7 @@ import json
 
 import pytest
 
-from mtl_course import baselines
-from mtl_course.baselines import LessonSetup, results_path, save_stl_scores, stl_scores
+from mtl_course.lessons import LessonSetup, baselines, results_path, save_stl_scores, stl_scores
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
 

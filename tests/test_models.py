@@ -34,21 +34,21 @@ def test_parameter_counts_follow_the_sharing(all_tasks):
 
 def test_count_trainable_only(all_tasks):
     model = build_model(all_tasks[:1])
-    for p in model.encoder.parameters():
+    for p in model.trunk.encoder.parameters():
         p.requires_grad = False
-    assert count_parameters(model, trainable_only=True) == count_parameters(model) - count_parameters(model.encoder)
+    assert count_parameters(model, trainable_only=True) == count_parameters(model) - count_parameters(model.trunk.encoder)
 
 
 def test_hard_sharing_shares_the_encoder_gradient(all_tasks):
     model = build_model(all_tasks[:2])
     out = model(torch.rand(1, 3, 32, 32))
     out["depth"].sum().backward()
-    assert model.encoder.stages[0][0].weight.grad is not None
+    assert model.trunk.encoder.stages[0][0].weight.grad is not None
     assert model.heads["semseg"].layers[0].weight.grad is None
 
 
 @pytest.mark.parametrize("kwargs, phrase", [
-    ({"encoder": "vgg"}, r"unknown encoder 'vgg'; valid encoders are \['unet', 'resnet18'\]"),
+    ({"encoder": "vgg"}, r"unknown encoder 'vgg'; valid values are \['unet', 'resnet18'\]"),
     ({"sharing": "soft"}, r"unknown sharing 'soft'; valid values are \['hard', 'none'\]"),
     ({"branch": "neck"}, "unknown branch"),
     ({"pretrained": "coco"}, "unknown pretrained"),
@@ -90,7 +90,7 @@ def test_imagenet_weights_are_loaded_into_the_encoder(all_tasks, monkeypatch):
     state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in reference.state_dict().items()}
     monkeypatch.setattr(torchvision.models.ResNet18_Weights, "get_state_dict", lambda self, *a, **k: state)
     model = build_model(all_tasks[:1], encoder="resnet18", pretrained="imagenet")
-    assert torch.all(model.encoder.layer3[0].conv1.weight == 0.5)
+    assert torch.all(model.trunk.encoder.layer3[0].conv1.weight == 0.5)
     assert model.config["pretrained"] == "imagenet"
 
 

@@ -9,16 +9,9 @@ import torch
 
 from mtl_course._io import CorruptFileError
 from mtl_course.models import build_model
-from mtl_course.models.pretrained import (
-    COURSE_BACKBONES,
-    FAMILY_OF_CLASS,
-    PretrainSetup,
-    best_pretrained,
-    load_backbone,
-    pretrain,
-    pretrained_dir,
-    sha256_of,
-)
+from mtl_course.lessons.pretrain import FAMILY_OF_CLASS, PretrainSetup, pretrain
+from mtl_course.lessons.transfer_study import TransferSetup, fine_tuning, run
+from mtl_course.models.pretrained import COURSE_BACKBONES, best_pretrained, load_backbone, pretrained_dir, sha256_of
 from mtl_course.tasks import get_task
 from mtl_course.transfer import L2SP
 
@@ -41,16 +34,16 @@ def test_shipped_backbone_matches_its_recorded_hash_and_is_small():
 def test_pretrained_course_loads_the_shipped_encoder_and_records_it():
     model = build_model([get_task("depth")], encoder="unet", pretrained="course")
     scratch = build_model([get_task("depth")], encoder="unet")
-    name = "encoder.stages.0.0.weight"
-    assert not torch.equal(model.encoder.stages[0][0].weight, scratch.encoder.stages[0][0].weight)
-    assert set(model.pretrained_state) == {n for n, _ in model.named_parameters() if n.startswith("encoder.")}
-    assert torch.equal(model.pretrained_state[name], model.encoder.stages[0][0].weight)
+    name = "trunk.encoder.stages.0.0.weight"
+    assert not torch.equal(model.trunk.encoder.stages[0][0].weight, scratch.trunk.encoder.stages[0][0].weight)
+    assert set(model.pretrained_state) == {n for n, _ in model.named_parameters() if n.startswith("trunk.encoder.")}
+    assert torch.equal(model.pretrained_state[name], model.trunk.encoder.stages[0][0].weight)
     info = model.backbone_info
     assert info["parts"] == ["encoder"] and tuple(info["setup"]["tasks"]) == ("labels", "families")
     assert info["scores"]["source"]["labels"]["f1"] > 0.6          # it learned its source task
     separate = build_model([get_task("depth"), get_task("edges")], sharing="none", pretrained="course")
-    assert all(torch.equal(net.encoder.stages[0][0].weight, model.encoder.stages[0][0].weight)
-               for net in separate.nets.values())
+    assert all(torch.equal(net.trunk.encoder.stages[0][0].weight, model.trunk.encoder.stages[0][0].weight)
+               for net in (head.net for head in separate.heads.values()))
 
 
 def test_a_changed_file_fails_the_hash_check(tmp_path, monkeypatch):
@@ -80,7 +73,7 @@ def test_pretrain_is_deterministic_and_learns_its_source_tasks(tiny_backbone, tm
     model = load_backbone(build_model([get_task("semseg", num_classes=6)]), path)
     assert model.backbone_info["setup"]["n_train"] == 32
     assert L2SP(model)(model).item() == pytest.approx(1e-4 / 2 * sum(
-        p.square().sum().item() for n, p in model.named_parameters() if not n.startswith("encoder.")), rel=1e-4)
+        p.square().sum().item() for n, p in model.named_parameters() if not n.startswith("trunk.encoder.")), rel=1e-4)
 
 
 def test_families_are_round_and_angular_shapes():
@@ -106,10 +99,9 @@ def test_your_own_backbone_folder_replaces_the_shipped_one(tiny_backbone, monkey
     assert model.backbone_info["setup"]["n_train"] == 32          # the tiny one, not the shipped one
 
 
-def test_transfer_study_rejects_unknown_methods_and_budgets():
-    from mtl_course.transfer_study import TransferSetup, run
+def test_transfer_study_rejects_a_name_for_a_recipe_and_bad_budgets():
     data = ({"image": torch.zeros(8, 3, 32, 32)}, {"image": torch.zeros(4, 3, 32, 32)})
-    with pytest.raises(ValueError, match="unknown method 'finetune'.*'fine-tuning'"):
-        run("finetune", 8, TransferSetup(), data)
+    with pytest.raises(TypeError, match="recipe must be one of the recipe functions.*fine_tuning"):
+        run("fine-tuning", 8, TransferSetup(), data)
     with pytest.raises(ValueError, match="budget must be between 1 and the 8 training images"):
-        run("fine-tuning", 16, TransferSetup(), data)
+        run(fine_tuning, 16, TransferSetup(), data)

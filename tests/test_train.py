@@ -6,7 +6,7 @@ import mtl_course as mc
 from mtl_course._io import CorruptFileError
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
-from mtl_course.train import History, evaluate, fit, load_checkpoint, save_checkpoint
+from mtl_course.train import History, evaluate, fit, load_checkpoint, load_history, save_checkpoint
 
 
 def small_fit(tasks, data, **kwargs):
@@ -71,27 +71,35 @@ def test_fit_accepts_a_plain_dataset_of_dict_samples(scenes):
 
 
 class NaNAfter(nn.Module):
-    """Wraps a model; from call `after` on, the depth output is NaN."""
+    """Wraps a head; from call `after` on, its output is NaN."""
 
-    def __init__(self, model, after):
+    def __init__(self, head, after):
         super().__init__()
-        self.model, self.after, self.calls = model, after, 0
-        self.task_names = model.task_names
+        self.head, self.after, self.calls = head, after, 0
 
-    def forward(self, x):
+    def forward(self, shared):
         self.calls += 1
-        out = self.model(x)
-        if self.calls >= self.after:
-            out["depth"] = out["depth"] * float("nan")
-        return out
+        out = self.head(shared)
+        return out * float("nan") if self.calls >= self.after else out
 
 
 def test_nan_loss_stops_training_naming_task_and_step(scenes):
     tasks = [get_task("semseg", num_classes=6), get_task("depth")]
     mc.seed_everything(0)
-    model = NaNAfter(build_model(tasks), after=3)
-    with pytest.raises(FloatingPointError, match=r"the depth loss became nan at epoch 1, step 3"):
+    model = build_model(tasks)
+    model.heads["depth"] = NaNAfter(model.heads["depth"], after=3)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with pytest.raises(FloatingPointError, match=r"at epoch 1, step 3 \(lr=0.001\): the depth loss became nan; "
+                                                 r"training stopped before this step"):
         fit(model, tasks, scenes, epochs=2, batch_size=8, progress=False, device="cpu")
+    changed = [name for name, p in model.named_parameters() if not torch.equal(p, start[name])]
+    assert changed                                    # steps 1 and 2 trained ...
+    model.heads["depth"].calls = 0                    # ... and step 3 did not: the NaN step changes nothing
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    model.heads["depth"].after = 1
+    with pytest.raises(FloatingPointError, match=r"at epoch 1, step 1"):
+        fit(model, tasks, scenes, epochs=1, batch_size=8, progress=False, device="cpu")
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
 
 
 def test_nan_targets_are_refused_before_training(scenes):
@@ -131,7 +139,8 @@ def test_checkpoint_roundtrip_restores_outputs_and_history(all_tasks, scenes, tm
     with torch.no_grad():           # the trained model is channels_last, the loaded one is not: same up to rounding
         for name, out in model(x).items():
             assert torch.allclose(out, loaded(x)[name], atol=1e-5), name
-    assert loaded.config == model.config and loaded.history.train_loss == hist.train_loss
+    assert loaded.config == model.config and load_history(path).train_loss == hist.train_loss
+    assert load_history(save_checkpoint(model, tmp_path / "no-history.pt")) is None
 
 
 def test_checkpoint_missing_truncated_tampered(all_tasks, tmp_path):

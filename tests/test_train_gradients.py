@@ -9,8 +9,8 @@ import mtl_course as mc
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
 from mtl_course.train import fit
-from mtl_course.train.gradients import SharedGradients, pairwise_cosines
-from mtl_course.weighting import GradientWeighting
+from mtl_course.train import gradient_step, pairwise_cosines, plain_step, task_gradients
+from mtl_course.weighting import GradientWeighting, get_weighting
 
 
 class PlainSum(GradientWeighting):
@@ -27,16 +27,15 @@ def three_tasks():
 
 
 def gradients_after(model, tasks, batch, level=None, strategy=None):
-    model.zero_grad(set_to_none=True)
-    images = batch["image"][:6]
+    """The gradients one step leaves in the parameters (an optimiser with lr=0: the weights stay put)."""
+    six = {k: v[:6] for k, v in batch.items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    strategy = strategy or get_weighting("equal")
+    strategy.setup([t.name for t in tasks])
     if level is None:
-        outputs = model(images)
-        sum(t.loss(outputs[t.name], batch[t.target][:6]) for t in tasks).backward()
+        plain_step(model, tasks, six, strategy, optimizer)
     else:
-        step = SharedGradients(model, level)
-        outputs = step.forward(images)
-        losses = torch.stack([t.loss(outputs[t.name], batch[t.target][:6]) for t in tasks])
-        step.apply(strategy.combine(step.task_gradients(losses), losses.detach()), torch.ones(len(tasks)))
+        gradient_step(model, tasks, six, strategy, optimizer, level)
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
@@ -57,11 +56,14 @@ def test_task_gradients_are_each_tasks_own_gradient(batch):
     tasks = three_tasks()[:2]
     mc.seed_everything(0)
     model = build_model(tasks)
-    step = SharedGradients(model, "params")
-    outputs = step.forward(batch["image"][:4])
+    outputs = model(batch["image"][:4])
     losses = torch.stack([t.loss(outputs[t.name], batch[t.target][:4]) for t in tasks])
-    grads = step.task_gradients(losses)
+    grads, used, own = task_gradients(losses, model.shared_parameters(), model.task_parameters())
     assert grads.shape == (2, sum(p.numel() for p in model.shared_parameters()))
+    assert used == list(range(len(model.shared_parameters())))
+    semseg_head = {id(p) for p in model.heads["semseg"].parameters()}
+    depth_on_semseg_head = [g for p, g in zip(model.task_parameters(), own[1]) if id(p) in semseg_head]
+    assert len(depth_on_semseg_head) == 4 and all(float(g.abs().max()) == 0 for g in depth_on_semseg_head)
     model.zero_grad()
     losses[1].backward()
     depth_only = torch.cat([p.grad.reshape(-1) for p in model.shared_parameters()])
@@ -110,7 +112,7 @@ def test_uncertainty_weights_are_learned_by_the_optimiser(scenes):
 def test_gradient_methods_need_shared_parameters(scenes):
     tasks = three_tasks()[1:3]
     model = build_model(tasks, sharing="none")
-    with pytest.raises(ValueError, match="has no shared parameters.*sharing='hard'"):
+    with pytest.raises(ValueError, match="shares no trainable parameters.*sharing='hard'"):
         fit(model, tasks, scenes, epochs=1, weighting="pcgrad", progress=False, device="cpu")
     with pytest.raises(ValueError, match="unknown grad_level 'layer'; valid values are"):
         fit(build_model(tasks), tasks, scenes, epochs=1, weighting="pcgrad", grad_level="layer", progress=False)

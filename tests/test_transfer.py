@@ -58,9 +58,9 @@ def test_frozen_batchnorm_stays_in_eval_mode_and_keeps_its_statistics(scenes):
 def test_frozen_weights_do_not_change_during_fit(scenes):
     model = two_task_model()
     freeze(model, "stage0", "stage1")
-    frozen = {k: v.clone() for k, v in model.encoder.stages[:2].state_dict().items()}
+    frozen = {k: v.clone() for k, v in model.trunk.encoder.stages[:2].state_dict().items()}
     fit(model, [get_task("depth"), get_task("edges")], scenes, epochs=1, batch_size=8, progress=False, device="cpu")
-    after = model.encoder.stages[:2].state_dict()
+    after = model.trunk.encoder.stages[:2].state_dict()
     assert all(torch.equal(frozen[k], after[k]) for k in frozen)
 
 
@@ -89,15 +89,15 @@ def test_l2sp_penalty_by_hand_and_without_pretrained_weights():
     model = two_task_model()
     with pytest.raises(ValueError, match="L2SP needs the pretrained weights.*pretrained='course' or 'imagenet'"):
         L2SP(model)
-    record_pretrained(model, [model.encoder])
-    assert set(model.pretrained_state) == {n for n, _ in model.named_parameters() if n.startswith("encoder.")}
+    record_pretrained(model, [model.trunk.encoder])
+    assert set(model.pretrained_state) == {n for n, _ in model.named_parameters() if n.startswith("trunk.encoder.")}
     penalty = L2SP(model, alpha=0.5, beta=0.1)
     new = sum(float(p.detach().square().sum())
-              for n, p in model.named_parameters() if not n.startswith("encoder."))
+              for n, p in model.named_parameters() if not n.startswith("trunk.encoder."))
     assert float(penalty(model).detach()) == pytest.approx(0.1 / 2 * new, rel=1e-5)     # encoder still at its start
     with torch.no_grad():
-        model.encoder.stages[0][0].weight.add_(0.1)
-    moved = 0.1 ** 2 * model.encoder.stages[0][0].weight.numel()
+        model.trunk.encoder.stages[0][0].weight.add_(0.1)
+    moved = 0.1 ** 2 * model.trunk.encoder.stages[0][0].weight.numel()
     assert float(penalty(model).detach()) == pytest.approx(0.5 / 2 * moved + 0.1 / 2 * new, rel=1e-5)
 
 
@@ -106,11 +106,11 @@ def test_fit_with_l2sp_stays_closer_to_the_start(scenes):
     distances = []
     for alpha in (0.0, 10.0):
         model = two_task_model()
-        record_pretrained(model, [model.encoder])
+        record_pretrained(model, [model.trunk.encoder])
         fit(model, tasks, scenes, epochs=2, batch_size=8, lr=1e-2, progress=False, device="cpu",
             penalty=L2SP(model, alpha=alpha, beta=0.0))
         distances.append(sum(float((p.detach() - model.pretrained_state[n]).square().sum())
-                             for n, p in model.named_parameters() if n.startswith("encoder.")))
+                             for n, p in model.named_parameters() if n.startswith("trunk.encoder.")))
     assert distances[1] < 0.5 * distances[0]
 
 
@@ -124,12 +124,12 @@ def test_cached_features_train_and_score_like_the_images(scenes):
     freeze(model, *encoder_stages(model))
     cached = cache_features(model, scenes)
     assert cached["features"].shape == (len(scenes), sum(c * (32 // s) ** 2 for c, s in
-                                                         zip(model.encoder.channels, model.encoder.strides)))
+                                                         zip(model.trunk.encoder.channels, model.trunk.encoder.strides)))
     assert "image" not in cached and torch.equal(cached["depth"], scenes.tensors()["depth"])
     head = CachedFeatureModel(model)
-    before = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+    before = {n: p.detach().clone() for n, p in model.trunk.encoder.named_parameters()}
     fit(head, tasks, cached, epochs=2, batch_size=8, lr=1e-2, progress=False, device="cpu")
-    assert all(torch.equal(p, before[n]) for n, p in model.encoder.named_parameters())   # frozen stays put
+    assert all(torch.equal(p, before[n]) for n, p in model.trunk.encoder.named_parameters())   # frozen stays put
     from_cache, from_images = evaluate(head, tasks, cached), evaluate(model, tasks, scenes)
     for task in from_images:
         for metric, value in from_images[task].items():
@@ -148,7 +148,7 @@ def test_lp_ft_probes_with_the_encoder_frozen_then_trains_everything(scenes):
     assert history.epochs == [1, 2, 3] and len(history.val_metrics["depth"]["abs_err"]) == 3
     assert frozen_stages(model) == []                               # everything trains at the end
     moved = {n for n, p in model.named_parameters() if not torch.equal(p, start[n])}
-    assert any(n.startswith("encoder.") for n in moved) and any(n.startswith("decoder.") for n in moved)
+    assert any(n.startswith("trunk.encoder.") for n in moved) and any(n.startswith("trunk.decoder.") for n in moved)
 
 
 def test_with_the_decoder_frozen_too_only_the_heads_train_on_its_cached_output(scenes):

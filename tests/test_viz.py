@@ -6,20 +6,31 @@ from mtl_course.viz import colorize, show_predictions, show_sample, show_samples
 
 def test_show_sample_draws_every_label_map(scenes):
     fig = show_sample(scenes[0], scenes.classes)
-    titles = [ax.get_title() for ax in fig.axes]
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
     assert titles == ["image", "semseg", "instance", "depth", "edges", "normals"]
     assert fig._suptitle.get_text().startswith("labels:")
+    assert [ax.get_ylabel() for ax in fig.axes if not ax.images] == ["m"]          # the depth colour bar, in metres
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == scenes.classes   # which colour is which class
 
 
 def test_show_samples_grid(batch):
     fig = show_samples(batch, n=3)
-    assert len(fig.axes) == 3 * 6
+    assert len([ax for ax in fig.axes if ax.images]) == 3 * 6
+    depth = [ax.images[0].get_clim() for ax in fig.axes if ax.images and ax.images[0].get_cmap().name == "magma_r"]
+    assert len(depth) == 3 and len(set(depth)) == 1             # one colour scale for the whole depth column
 
 
 def test_show_predictions_target_next_to_prediction(all_tasks, scenes):
     model = build_model(all_tasks)
+    model.train()
     fig = show_predictions(model, all_tasks, scenes, n=2, device="cpu")
-    assert len(fig.axes) == 2 * (1 + 2 * 4)                     # image + (target, prediction) per dense task
+    assert model.training                                       # left in the mode it was in
+    assert len([ax for ax in fig.axes if ax.images]) == 2 * (1 + 2 * 4)   # image + (target, prediction) per dense task
+    depth = [ax.images[0] for ax in fig.axes if ax.images and "depth" in ax.get_title()]
+    assert depth[0].get_clim() == depth[1].get_clim()           # target and prediction on one colour scale
+    model.eval()
+    show_predictions(model, all_tasks, scenes, n=1, device="cpu")
+    assert not model.training
     assert fig.axes[1].get_title() == "semseg\ntarget" and fig.axes[2].get_title() == "semseg\nprediction"
 
 

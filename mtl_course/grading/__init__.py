@@ -8,6 +8,7 @@ Command line (see `python -m mtl_course --help`):
     python -m mtl_course grade SUB.ipynb ... --out grades.csv [--timeout S]
 """
 
-from mtl_course.grading.checks import QUESTIONS, check, rel_error, verdict
+from mtl_course.grading.checks import check, verdict
+from mtl_course.grading.questions import QUESTIONS, rel_error
 
 __all__ = ["QUESTIONS", "check", "rel_error", "verdict"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mtl_course.data import SyntheticScenes
-from mtl_course.grading.checks import close, question
+from mtl_course.grading.questions import close, question
 from mtl_course.metrics import segmentation_scores
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mtl_course.grading.checks import close, question
+from mtl_course.grading.questions import close, question
 from mtl_course.metrics import delta_m
 from mtl_course.models import UNetEncoder, build_model, count_parameters
 from mtl_course.tasks import get_task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mtl_course.grading.checks import close, question
+from mtl_course.grading.questions import close, question
 from mtl_course.weighting import get_weighting
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mtl_course.device import seed_everything
-from mtl_course.grading.checks import close, question
+from mtl_course.grading.questions import close, question
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
 from mtl_course.transfer import L2SP

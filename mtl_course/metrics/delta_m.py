@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
-if TYPE_CHECKING:
-    from mtl_course.tasks import Task
+
+class ScoredTask(Protocol):
+    """What delta_m reads of a task (mtl_course.tasks.Task has these)."""
+
+    name: str
+    primary_metric: str
+    higher_is_better: bool
 
 
 def delta_m(mtl_scores: Mapping[str, Mapping[str, float]], stl_scores: Mapping[str, Mapping[str, float]],
-            tasks: Sequence["Task"]) -> float:
+            tasks: Sequence[ScoredTask]) -> float:
     """Average relative change of each task's primary metric against its single-task baseline, in %.
 
         delta_m = (100 / T) * sum_t (-1)^{l_t} * (M_mtl,t - M_stl,t) / M_stl,t

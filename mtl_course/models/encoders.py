@@ -35,6 +35,10 @@ class UNetEncoder(nn.Module):
         self.stages = nn.ModuleList(conv_block(i, o) for i, o in zip(ins, channels))
         self.stage_names = [f"stage{i}" for i in range(len(channels))]
 
+    def named_stages(self) -> list[tuple[str, nn.Module]]:
+        """(name, module) of each stage, first to last: what transfer.freeze names."""
+        return list(zip(self.stage_names, self.stages))
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: float [B, 3, H, W] -> list of [B, channels[i], H / 2^i, W / 2^i]."""
         features = []
@@ -60,6 +64,10 @@ class ResNetEncoder(nn.Module):
         # ImageNet weights expect ImageNet-normalised inputs; images in this course are in [0, 1]
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def named_stages(self) -> list[tuple[str, nn.Module]]:
+        """(name, module) of each stage, first to last: what transfer.freeze names."""
+        return [(name, getattr(self, name)) for name in self.stage_names]
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: float [B, 3, H, W] in [0, 1] -> 5 maps at strides 2, 4, 8, 16, 32."""

@@ -1,10 +1,12 @@
-"""History: what happened during fit, epoch by epoch."""
+"""History: what happened during fit, epoch by epoch; it plots itself."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from torch import Tensor
 
 
 @dataclass
@@ -34,6 +36,24 @@ class History:
     peak_memory_mb: float | None = None
     primary: dict[str, str] = field(default_factory=dict)
 
+    def record_epoch(self, names: Sequence[str], losses: Tensor, weights: Tensor, cosines: Tensor | None,
+                     scores: Mapping[str, Mapping[str, float]], train_seconds: float, epoch_seconds: float) -> None:
+        """Append one epoch: mean losses [T], mean weights [T], mean cosines [T, T] (or None), val scores."""
+        self.epochs.append(len(self.epochs) + 1)
+        self.train_seconds.append(train_seconds)
+        for name, loss, weight in zip(names, losses.tolist(), weights.tolist()):
+            self.train_loss.setdefault(name, []).append(loss)
+            self.weights.setdefault(name, []).append(weight)
+        if cosines is not None:
+            values = cosines.tolist()
+            for i in range(len(names)):
+                for j in range(i + 1, len(names)):
+                    self.grad_cosine.setdefault(f"{names[i]}/{names[j]}", []).append(values[i][j])
+        for name, metrics in scores.items():
+            for metric, value in metrics.items():
+                self.val_metrics.setdefault(name, {}).setdefault(metric, []).append(value)
+        self.epoch_seconds.append(epoch_seconds)
+
     @property
     def seconds(self) -> float:
         """Total wall-clock training time."""
@@ -49,9 +69,23 @@ class History:
         return {task: {m: values[-1] for m, values in metrics.items()} for task, metrics in self.val_metrics.items()}
 
     def plot(self) -> plt.Figure:
-        """Loss and primary-metric curves per task."""
-        from mtl_course.viz import plot_history
-        return plot_history(self)
+        """Training loss (left column) and the primary validation metric (right) of every task."""
+        tasks = list(self.train_loss)
+        fig, axes = plt.subplots(len(tasks), 2, figsize=(8, 2.2 * len(tasks)), squeeze=False)
+        for row, name in enumerate(tasks):
+            axes[row, 0].plot(self.epochs, self.train_loss[name], marker="o")
+            axes[row, 0].set_ylabel(name)
+            axes[row, 0].set_title("train loss" if row == 0 else "")
+            metric = self.primary.get(name)
+            values = self.val_metrics.get(name, {}).get(metric)
+            if values:
+                axes[row, 1].plot(self.epochs[:len(values)], values, marker="o", label=metric)
+                axes[row, 1].legend(fontsize=8)
+            axes[row, 1].set_title("validation" if row == 0 else "")
+        for ax in axes[-1]:
+            ax.set_xlabel("epoch")
+        fig.tight_layout()
+        return fig
 
     def then(self, later: History) -> History:
         """This run followed by `later` (a second fit of the same model) as one History, epochs renumbered."""

@@ -55,6 +55,16 @@ class Weighting:
     def epoch_end(self, epoch_losses: Tensor) -> None:
         """Called by the trainer after each epoch with that epoch's mean loss per task [T]."""
 
+    def combine(self, grads: Tensor, losses: Tensor, gram: Tensor | None = None) -> Tensor:
+        """grads: float [T, P] per-task gradients of the shared part; losses: [T] -> d float [P].
+        For a loss-based strategy, d = w @ G: exactly the shared gradient of sum_t w_t L_t."""
+        return self(losses, grads).detach() @ grads
+
+    def head_weights(self) -> Tensor:
+        """[T]: what each head's own task gradient is multiplied by in the step that set last_weights.
+        Loss-based: the task weights (that is the gradient of sum_t w_t L_t)."""
+        return self.last_weights
+
     def __call__(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
         if self.needs_grads and grads is None:
             raise ValueError(f"{type(self).__name__} needs the per-task gradients; call it as "
@@ -87,6 +97,10 @@ class GradientWeighting(Weighting):
         alpha = self.gram_weights(gram, losses.detach().double().cpu())
         self.last_weights = alpha.to(grads.device, torch.float32)
         return self.last_weights @ grads.float()
+
+    def head_weights(self) -> Tensor:
+        """[T] ones: gradient methods replace only the shared gradient, each head keeps its own task's."""
+        return torch.ones_like(self.last_weights)
 
     def weights(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
         """The weights alpha this strategy gives the gradients G (what `combine` applies)."""

@@ -1,0 +1,15 @@
+"""Lesson harnesses: the settings and experiments the notebooks share, above the library.
+
+    setup.py           Setup (the base), LessonSetup, LESSON_SETUP, lesson_task, train_model, train_single_task
+    baselines.py       the single-task baseline cache: save_stl_scores, stl_scores
+    transfer_study.py  lesson 05: TransferSetup, the six recipes, run
+    pretrain.py        how the course backbone is made: PretrainSetup, pretrain
+"""
+
+from mtl_course.lessons.baselines import results_path, save_stl_scores, stl_scores
+from mtl_course.lessons.pretrain import PretrainSetup, pretrain
+from mtl_course.lessons.setup import LESSON_SETUP, LessonSetup, Setup, lesson_task, train_model, train_single_task
+from mtl_course.lessons.transfer_study import RECIPES, TransferSetup, run
+
+__all__ = ["LESSON_SETUP", "LessonSetup", "PretrainSetup", "RECIPES", "Setup", "TransferSetup", "lesson_task",
+           "pretrain", "results_path", "run", "save_stl_scores", "stl_scores", "train_model", "train_single_task"]

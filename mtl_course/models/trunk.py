@@ -1,0 +1,74 @@
+"""The shared part of a hard-sharing network: a trunk turns images into the Features every head reads.
+
+    shared = trunk(images)          # Features: the encoder's pyramid, and the decoder's map if it is shared
+    shared.dense                    # [B, 16, H, W]  what dense heads read (the trunk's decoder output)
+    shared.coarse                   # [B, C, h, w]   what image-level heads read (the coarsest encoder map)
+    shared.pyramid                  # the encoder's maps, finest first (a head with its own decoder reads them)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+
+@dataclass
+class Features:
+    """What a trunk hands to every head.
+
+    size:    (H, W) of the input images (a decoder upsamples to it)
+    pyramid: the encoder's maps, finest first, each float [B, C_i, H / s_i, W / s_i]
+    dense:   float [B, F, H, W], the shared decoder's full-resolution map; None when the decoder is not
+             in the trunk (then each dense head decodes the pyramid itself)
+    """
+
+    size: tuple[int, int]
+    pyramid: list[Tensor]
+    dense: Tensor | None = None
+
+    @property
+    def coarse(self) -> Tensor:
+        """float [B, C, h, w]: the coarsest encoder map, what image-level heads (labels) read."""
+        return self.pyramid[-1]
+
+    def tensors(self) -> list[Tensor]:
+        """Every tensor in it, dense first (the order in which fit(grad_level="features") flattens them)."""
+        return [t for t in [self.dense, *self.pyramid] if t is not None]
+
+    def detached(self) -> Features:
+        """A copy cut off from the trunk's graph, each tensor a new leaf that requires grad: heads that read it
+        give d(loss) / d(features) without a backward pass through the trunk."""
+        def leaf(t: Tensor) -> Tensor:
+            return t.detach().requires_grad_()
+        return Features(self.size, [leaf(t) for t in self.pyramid], leaf(self.dense) if self.dense is not None else None)
+
+
+def check_image_batch(x: Tensor) -> None:
+    """Raise a ValueError unless x is a float image batch [B, 3, H, W] with H, W multiples of 16, >= 32."""
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"the model expects images of shape [B, 3, H, W], got {shape}; "
+                         f"add a batch dimension with x.unsqueeze(0) for a single image")
+    height, width = x.shape[-2:]
+    if height % 16 or width % 16 or height < 32 or width < 32:
+        raise ValueError(f"image size {height}x{width} does not work: height and width must be multiples "
+                         f"of 16 and at least 32 (the encoder halves them 4 times)")
+
+
+class Trunk(nn.Module):
+    """The shared part: an encoder, and the decoder too when the tasks share it.
+
+    Input: float [B, 3, H, W] -> Features(pyramid = encoder(x), dense = decoder(pyramid) or None)
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x: Tensor) -> Features:
+        check_image_batch(x)
+        size = (x.shape[-2], x.shape[-1])
+        pyramid = self.encoder(x)
+        return Features(size, pyramid, self.decoder(pyramid, size) if self.decoder is not None else None)

@@ -1,0 +1,109 @@
+"""One training step: the two ways the course trains a multi-task network.
+
+plain_step       forward, one loss per task, task weights, their weighted sum, backward, optimiser step.
+gradient_step    the same forward, then each task's gradient of the shared part (a row of G [T, P]);
+                 the strategy turns G into the shared gradient d = weighting.combine(G, L), and each head
+                 keeps its own task's gradient (the convention of LibMTL and TorchJD).
+
+fit (loop.py) calls one of the two for every batch; everything else in fit is bookkeeping.
+On a CUDA GPU the forward pass runs under bf16 autocast; losses are always float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from mtl_course.models import MultiTaskNet
+from mtl_course.tasks import Task
+from mtl_course.train.gradients import split, task_gradients
+from mtl_course.weighting import Weighting
+
+Penalty = Callable[[nn.Module], Tensor]
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on a CUDA GPU; nothing on a CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def model_inputs(model: MultiTaskNet, batch: Mapping[str, Tensor]) -> Tensor:
+    """batch[model.input_key], images in the channels_last layout (faster convolutions on CPUs and GPUs)."""
+    x = batch[model.input_key]
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+def task_losses(tasks: Sequence[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+    """float [T]: each task's loss on the batch. A NaN or inf loss stops training here, before any update."""
+    losses = torch.stack([task.loss(outputs[task.name], batch[task.target]) for task in tasks])
+    if not bool(torch.isfinite(losses).all()):
+        name, value = next((t.name, float(v)) for t, v in zip(tasks, losses.detach().cpu()) if not torch.isfinite(v))
+        raise FloatingPointError(f"the {name} loss became {value}; training stopped before this step changed the "
+                                 f"model. Try a smaller learning rate and check the {name} targets for NaN or inf.")
+    return losses
+
+
+def plain_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, Tensor], weighting: Weighting,
+               optimizer: torch.optim.Optimizer, penalty: Penalty | None = None) -> tuple[Tensor, Tensor]:
+    """One optimiser step on sum_t w_t L_t. Returns (losses [T], weights [T]), detached."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(batch[model.input_key].device):
+        outputs = model(model_inputs(model, batch))                 # one forward pass: trunk, then every head
+    losses = task_losses(tasks, outputs, batch)                     # [T]: one loss per task
+    weights = weighting(losses.detach())                            # [T]: how much each task counts
+    objective = (weights * losses).sum() + weighting.regularizer()  # the weighted sum (+ learnable-weight term)
+    if penalty is not None:
+        objective = objective + penalty(model)                      # e.g. L2-SP: stay near the pretrained weights
+    objective.backward()                                            # every parameter's d(objective)/d(parameter)
+    optimizer.step()
+    return losses.detach(), weights.detach()
+
+
+def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, Tensor], weighting: Weighting,
+                  optimizer: torch.optim.Optimizer, level: str = "params",
+                  penalty: Penalty | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """One optimiser step whose shared gradient is d = weighting.combine(G, L).
+
+    level: "params" (G over the trunk's parameters) or "features" (G over the trunk's output, the Features
+    every head reads; then one backward pass carries d through the trunk).
+    Returns (losses [T], weights [T], Gram matrix G G^T [T, T]), detached.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(batch[model.input_key].device):
+        shared = model.trunk(model_inputs(model, batch))               # the shared features
+        read = shared.detached() if level == "features" else shared   # "features": the heads read a cut-off copy
+        outputs = {name: head(read) for name, head in model.heads.items()}
+    losses = task_losses(tasks, outputs, batch)                        # [T]
+    wrt = read.tensors() if level == "features" else model.shared_parameters()
+    own = model.task_parameters()
+    G, used, own_grads = task_gradients(losses, wrt, own)             # G [T, P]: one row per task
+    gram = G @ G.T                                                     # [T, T]: every method starts here
+    d = weighting.combine(G, losses.detach(), gram=gram)               # [P]: the one shared gradient
+    for p, head_weight_sum in zip(own, _weighted_sum(own_grads, weighting.head_weights())):
+        if head_weight_sum is not None:                               # each head: its own task's gradient
+            p.grad = head_weight_sum if p.grad is None else p.grad + head_weight_sum
+    pieces = split(d, [wrt[i] for i in used])
+    if level == "params":
+        for p, piece in zip([wrt[i] for i in used], pieces):
+            p.grad = piece if p.grad is None else p.grad + piece
+    else:                                                              # carry d back through the trunk
+        torch.autograd.backward([shared.tensors()[i] for i in used], pieces)
+    if weighting.parameters():                                         # learnable weights: their own backward
+        ((weighting(losses.detach()) * losses.detach()).sum() + weighting.regularizer()).backward()
+    if penalty is not None:
+        penalty(model).backward()
+    optimizer.step()
+    return losses.detach(), weighting.last_weights.detach(), gram.detach()
+
+
+def _weighted_sum(own_grads: Sequence[Sequence[Tensor | None]], weights: Tensor) -> list[Tensor | None]:
+    """For each task-specific parameter: sum_t weights[t] * (task t's gradient of it); None if no task reaches it."""
+    totals: list[Tensor | None] = [None] * (len(own_grads[0]) if own_grads else 0)
+    for weight, grads in zip(weights.tolist(), own_grads):
+        for i, g in enumerate(grads):
+            if g is not None:
+                totals[i] = weight * g if totals[i] is None else totals[i] + weight * g
+    return totals
