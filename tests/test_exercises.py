@@ -116,6 +116,8 @@ def test_numeric_checks_use_relative_error():
 def _common_mistakes():
     import torch as t
     return [
+        ("02.q2", _separate_trunks),                                                   # one trunk per task
+        ("02.q3", _encoder_only_fraction()),                                           # forgot the decoder
         ("03.q1", lambda losses, s: (t.exp(-s) * losses).sum()),                       # forgot + s
         ("03.q1", lambda losses, s: ((t.exp(-s) * losses + s).sum()).detach()),        # detached
         ("03.q2", lambda last, before, temp: t.softmax(last / before / temp, 0)),      # weights sum to 1
@@ -142,7 +144,33 @@ def _common_mistakes():
 def _freeze_all_count_total(model):
     for p in model.parameters():
         p.requires_grad_(False)
-    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("trunk.encoder."))
+
+
+def _separate_trunks(num_classes):
+    """Two tasks, each with its own trunk: no sharing at all."""
+    from torch import nn
+
+    from mtl_course.models import Decoder, DenseHead, Trunk, UNetEncoder
+
+    class TwoTrunks(nn.Module):
+        def __init__(self):
+            super().__init__()
+            first, second = UNetEncoder(), UNetEncoder()
+            self.trunks = nn.ModuleList([Trunk(first, Decoder(first.channels, [16, 32, 64, 128])),
+                                         Trunk(second, Decoder(second.channels, [16, 32, 64, 128]))])
+            self.heads = nn.ModuleDict({"semseg": DenseHead(16, num_classes), "depth": DenseHead(16, 1)})
+
+        def forward(self, x):
+            return {name: head(trunk(x)) for (name, head), trunk in zip(self.heads.items(), self.trunks)}
+    return TwoTrunks()
+
+
+def _encoder_only_fraction():
+    from mtl_course.models import build_model, count_parameters
+    from mtl_course.tasks import get_task
+    model = build_model([get_task("semseg", num_classes=6), get_task("depth"), get_task("edges")])
+    return count_parameters(model.trunk.encoder) / count_parameters(model)
 
 
 @pytest.mark.parametrize("question, answer", _common_mistakes(), ids=lambda x: x if isinstance(x, str) else "")

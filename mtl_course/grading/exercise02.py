@@ -30,8 +30,9 @@ def delta_m_by_hand(fn) -> tuple[bool, str]:
     return True, f"matches on {len(cases)} cases, one better and one worse than the baselines"
 
 
-@question("02.q2", "One UNetEncoder and one Decoder (shared), then a DenseHead per task; forward returns "
-                   "{'semseg': head(features), 'depth': head(features)}.")
+@question("02.q2", "self.trunk = Trunk(encoder, Decoder(encoder.channels, [16, 32, 64, 128])) and self.heads = "
+                   "nn.ModuleDict of a DenseHead per task; forward: shared = self.trunk(x), then "
+                   "{name: head(shared) for name, head in self.heads.items()}.")
 def build_two_task_net(fn) -> tuple[bool, str]:
     model = fn(6)
     outputs = model(torch.rand(2, 3, 32, 32))
@@ -48,10 +49,10 @@ def build_two_task_net(fn) -> tuple[bool, str]:
     return close(count_parameters(model), reference, tolerance=0)
 
 
-@question("02.q3", "Count the parameters of model.encoder and model.decoder, divide by count_parameters(model).")
+@question("02.q3", "count_parameters(model.trunk) (encoder + decoder), divided by count_parameters(model).")
 def shared_fraction(value) -> tuple[bool, str]:
     model = build_model(_three_tasks())
-    shared = count_parameters(model.encoder) + count_parameters(model.decoder)
+    shared = count_parameters(model.trunk)
     return close(float(value), shared / count_parameters(model))
 
 

@@ -17,19 +17,19 @@ def _model(encoder: str = "unet") -> nn.Module:
     return build_model([get_task("semseg", num_classes=6), get_task("depth")], encoder=encoder)
 
 
-@question("05.q1", "freeze(model, *model.encoder.stage_names) (or set requires_grad=False on model.encoder's "
+@question("05.q1", "freeze(model, *encoder_stages(model)) (or set requires_grad=False on model.trunk.encoder's "
                    "parameters), then sum p.numel() over the parameters that still require grad.")
 def feature_extraction(fn) -> tuple[bool, str]:
     for encoder in ("unet", "resnet18"):
         model = _model(encoder)
         count = fn(model)
-        moving = [n for n, p in model.encoder.named_parameters() if p.requires_grad]
+        moving = [n for n, p in model.trunk.encoder.named_parameters() if p.requires_grad]
         if moving:
             return False, f"{len(moving)} encoder parameter tensors still train (e.g. {moving[0]}) for {encoder}"
-        stuck = [n for n, p in model.named_parameters() if not n.startswith("encoder.") and not p.requires_grad]
+        stuck = [n for n, p in model.named_parameters() if not n.startswith("trunk.encoder.") and not p.requires_grad]
         if stuck:
             return False, f"only the encoder should be frozen, but {stuck[0]} is frozen too"
-        expected = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
+        expected = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("trunk.encoder."))
         if count != expected:
             return False, f"{encoder}: you returned {count}, but {expected} parameters still train"
     return True, "the encoder is frozen and the count is right, for both encoders"
@@ -39,7 +39,7 @@ def feature_extraction(fn) -> tuple[bool, str]:
                    "parameter with requires_grad, 'lr': lr}.")
 def head_groups(fn) -> tuple[bool, str]:
     model = _model()
-    for p in model.encoder.stages[0].parameters():
+    for p in model.trunk.encoder.stages[0].parameters():
         p.requires_grad_(False)
     groups = fn(model, 1e-3)
     if not isinstance(groups, list) or not all(isinstance(g, dict) and "params" in g for g in groups):
@@ -66,10 +66,10 @@ def head_groups(fn) -> tuple[bool, str]:
                    "the other trainable parameters of (p**2).sum()")
 def l2sp_penalty(fn) -> tuple[bool, str]:
     model = _model()
-    reference = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith("encoder.")}
+    reference = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith("trunk.encoder.")}
     model.pretrained_state = reference
     with torch.no_grad():
-        for p in model.encoder.parameters():
+        for p in model.trunk.encoder.parameters():
             p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
     for p in model.heads["depth"].parameters():
         p.requires_grad_(False)                                   # frozen: in neither sum
