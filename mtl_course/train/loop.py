@@ -62,22 +62,18 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     n_train = len(train_resident[keys[0]]) if train_resident else len(train)
     model.to(device, memory_format=torch.channels_last)
     weighting.setup([t.name for t in tasks], device)
-    track_every = 1 if weighting.needs_grads else int(track_conflict)
+    track_every = 1 if weighting.needs_grads else int(track_conflict)     # steps between gradient steps (0: never)
     if track_every and not model.shared_parameters():
         raise ValueError("the model shares no trainable parameters (sharing='none', or a frozen trunk), so there are "
                          "no per-task shared gradients to compare or combine; build it with build_model(tasks, "
                          "sharing='hard'), or unfreeze part of the trunk")
-    optimizer = optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
-                                               weight_decay=weight_decay)
-    if weighting.parameters():              # learnable task weights (e.g. uncertainty) train with the model
-        optimizer.add_param_group({"params": weighting.parameters(), "weight_decay": 0.0,
-                                   "lr": weighting.lr if weighting.lr is not None else lr})
+    optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                                              lr=lr, weight_decay=weight_decay), weighting, lr)
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     steps = steps_per_epoch(n_train, batch_size)
-    # refresh at most once a second: each refresh is a message to Jupyter, and a flood of them can stall
-    # notebook runners (nbval waits only 5 s for a cell's remaining output)
+    # at most one refresh a second: a flood of widget messages can stall notebook runners (nbval waits 5 s)
     bar = tqdm(total=epochs * steps, disable=not progress, desc="fit", unit="batch", leave=True, mininterval=1.0)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -131,6 +127,14 @@ def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: 
     finally:
         model.train(was_training)
     return {name: state.compute() for name, state in states.items()}
+
+
+def with_weighting(optimizer: torch.optim.Optimizer, weighting: Weighting, lr: float) -> torch.optim.Optimizer:
+    """The optimiser, also training the strategy's learnable task weights (e.g. uncertainty's), if it has any."""
+    if weighting.parameters():
+        optimizer.add_param_group({"params": weighting.parameters(), "weight_decay": 0.0,
+                                   "lr": weighting.lr if weighting.lr is not None else lr})
+    return optimizer
 
 
 def check_tasks(model: nn.Module, tasks: Sequence[Task] | Task, need_model: bool = False) -> list[Task]:

@@ -82,15 +82,12 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
     G, used, own_grads = task_gradients(losses, wrt, own)             # G [T, P]: one row per task
     gram = G @ G.T                                                     # [T, T]: every method starts here
     d = weighting.combine(G, losses.detach(), gram=gram)               # [P]: the one shared gradient
-    for p, head_weight_sum in zip(own, _weighted_sum(own_grads, weighting.head_weights())):
-        if head_weight_sum is not None:                               # each head: its own task's gradient
-            p.grad = head_weight_sum if p.grad is None else p.grad + head_weight_sum
-    pieces = split(d, [wrt[i] for i in used])
+    add_to_grad(own, weighted_sum(own_grads, weighting.head_weights()))   # each head: its own task's gradient
+    reached = [wrt[i] for i in used]
     if level == "params":
-        for p, piece in zip([wrt[i] for i in used], pieces):
-            p.grad = piece if p.grad is None else p.grad + piece
-    else:                                                              # carry d back through the trunk
-        torch.autograd.backward([shared.tensors()[i] for i in used], pieces)
+        add_to_grad(reached, split(d, reached))                        # d is the trunk's gradient
+    else:
+        torch.autograd.backward([shared.tensors()[i] for i in used], split(d, reached))  # d back through the trunk
     if weighting.parameters():                                         # learnable weights: their own backward
         ((weighting(losses.detach()) * losses.detach()).sum() + weighting.regularizer()).backward()
     if penalty is not None:
@@ -99,7 +96,7 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
     return losses.detach(), weighting.last_weights.detach(), gram.detach()
 
 
-def _weighted_sum(own_grads: Sequence[Sequence[Tensor | None]], weights: Tensor) -> list[Tensor | None]:
+def weighted_sum(own_grads: Sequence[Sequence[Tensor | None]], weights: Tensor) -> list[Tensor | None]:
     """For each task-specific parameter: sum_t weights[t] * (task t's gradient of it); None if no task reaches it."""
     totals: list[Tensor | None] = [None] * (len(own_grads[0]) if own_grads else 0)
     for weight, grads in zip(weights.tolist(), own_grads):
@@ -107,3 +104,10 @@ def _weighted_sum(own_grads: Sequence[Sequence[Tensor | None]], weights: Tensor)
             if g is not None:
                 totals[i] = weight * g if totals[i] is None else totals[i] + weight * g
     return totals
+
+
+def add_to_grad(params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> None:
+    """p.grad += g for each pair (a missing p.grad counts as zero; g = None adds nothing)."""
+    for p, g in zip(params, grads):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad + g
