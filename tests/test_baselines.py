@@ -36,3 +36,21 @@ def test_depth_head_starts_at_a_typical_depth():
     model = build_model([get_task("depth", initial_depth=4.0)])
     assert model.heads["depth"].layers[-1].bias.item() == pytest.approx(4.0)
     assert get_task("depth").spec() == {"name": "depth", "initial_depth": 5.0}
+
+
+def test_every_lesson_setup_shares_one_base():
+    from mtl_course.lessons import PretrainSetup, Setup, TransferSetup
+    for setup in (LessonSetup(), TransferSetup(), PretrainSetup()):
+        assert isinstance(setup, Setup)
+        changed = setup.replace(seed=3)
+        assert changed.seed == 3 and setup.seed == 0 and type(changed) is type(setup)
+        assert changed.key() != setup.key() and "seed3" in changed.key()
+    with pytest.raises(Exception):
+        LessonSetup().seed = 1                                 # frozen: a lesson cannot change it by accident
+
+
+def test_missing_baselines_say_so_and_how_long_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MTL_COURSE_CACHE", str(tmp_path))
+    stl_scores(["depth"], TINY, progress=False)
+    said = capsys.readouterr().out
+    assert "No saved single-task scores for ['depth']" in said and "Training them now: 1 model(s), about" in said

@@ -29,3 +29,8 @@ def test_seed_everything_repeats_random_draws():
     assert torch.equal(first, torch.rand(3))
     with pytest.raises(TypeError):
         mc.seed_everything(1.5)
+
+
+def test_a_torch_device_is_accepted_as_it_is(monkeypatch):
+    monkeypatch.setenv("MTL_COURSE_DEVICE", "cuda")          # an explicit device wins over the environment
+    assert mc.get_device(torch.device("cpu")) == torch.device("cpu")

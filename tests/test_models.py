@@ -5,8 +5,10 @@ import pytest
 import torch
 import torchvision
 
+import mtl_course as mc
 from mtl_course.models import build_model, count_parameters
 from mtl_course.models import build as build_module
+from mtl_course.tasks import get_task
 
 
 @pytest.mark.parametrize("encoder", ["unet", "resnet18"])
@@ -98,3 +100,44 @@ def test_build_model_accepts_task_names_without_arguments():
     model = build_model(["depth", "edges"])
     assert model.task_names == ["depth", "edges"]
     assert build_module.FEATURE_CHANNELS == model.heads["depth"].layers[0].in_channels
+
+
+def test_the_model_is_a_trunk_and_heads(all_tasks, batch):
+    from mtl_course.models import DenseHead, Features, ImageHead, MultiTaskNet, Trunk
+    mc.seed_everything(0)
+    model = build_model(all_tasks)
+    assert isinstance(model, MultiTaskNet) and isinstance(model.trunk, Trunk)
+    assert isinstance(model.heads["semseg"], DenseHead) and isinstance(model.heads["labels"], ImageHead)
+    x = batch["image"][:2]
+    shared = model.trunk(x)
+    assert isinstance(shared, Features) and shared.dense.shape == (2, 16, 32, 32)
+    assert shared.coarse is shared.pyramid[-1] and shared.coarse.shape == (2, 128, 2, 2)
+    model.eval()
+    by_hand = {name: head(shared) for name, head in model.heads.items()}
+    assert all(torch.equal(by_hand[name], out) for name, out in model(x).items())
+    shared_ids = {id(p) for p in model.shared_parameters()}
+    task_ids = {id(p) for p in model.task_parameters()}
+    assert shared_ids == {id(p) for p in model.trunk.parameters()} and not shared_ids & task_ids
+    assert shared_ids | task_ids == {id(p) for p in model.parameters()}
+
+
+def test_where_the_tasks_branch_is_what_goes_into_the_trunk(all_tasks):
+    from mtl_course.models import DecoderHead, OwnNetwork
+    per_task = build_model(all_tasks, branch="decoder")
+    assert per_task.trunk.decoder is None
+    assert [name for name, head in per_task.heads.items() if isinstance(head, DecoderHead)] == \
+        ["semseg", "depth", "edges", "normals"]                    # the image-level labels head needs no decoder
+    separate = build_model(all_tasks, sharing="none")
+    assert isinstance(separate.trunk, torch.nn.Identity) and separate.shared_parameters() == []
+    assert all(isinstance(head, OwnNetwork) for head in separate.heads.values())
+
+
+def test_frozen_batchnorm_stays_in_eval_mode_under_train():
+    model = build_model([get_task("depth")])
+    bn = model.trunk.encoder.stages[0][1]
+    bn.weight.requires_grad_(False)
+    assert model.train().training and bn.training                # only its weight is frozen, not its bias
+    bn.bias.requires_grad_(False)
+    model.train()
+    assert bn.weight.requires_grad is False and not bn.training  # frozen BatchNorm keeps its statistics
+    assert model.trunk.encoder.stages[0][4].training             # the next, unfrozen one follows model.train()

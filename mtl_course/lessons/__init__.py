@@ -9,7 +9,10 @@
 from mtl_course.lessons.baselines import results_path, save_stl_scores, stl_scores
 from mtl_course.lessons.pretrain import PretrainSetup, pretrain
 from mtl_course.lessons.setup import LESSON_SETUP, LessonSetup, Setup, lesson_task, train_model, train_single_task
-from mtl_course.lessons.transfer_study import RECIPES, TransferSetup, run
+from mtl_course.lessons.transfer_study import (RECIPES, TransferSetup, feature_extraction, fine_tuning, from_scratch,
+                                              l2sp_fine_tuning, partial_freezing, probe_then_fine_tune, run)
 
-__all__ = ["LESSON_SETUP", "LessonSetup", "PretrainSetup", "RECIPES", "Setup", "TransferSetup", "lesson_task",
-           "pretrain", "results_path", "run", "save_stl_scores", "stl_scores", "train_model", "train_single_task"]
+__all__ = ["LESSON_SETUP", "LessonSetup", "PretrainSetup", "RECIPES", "Setup", "TransferSetup", "feature_extraction",
+           "fine_tuning", "from_scratch", "l2sp_fine_tuning", "lesson_task", "partial_freezing", "pretrain",
+           "probe_then_fine_tune", "results_path", "run", "save_stl_scores", "stl_scores", "train_model",
+           "train_single_task"]

@@ -54,13 +54,13 @@ class MultiTaskNet(nn.Module):
         return [p for p in self.parameters() if p.requires_grad and id(p) not in shared]
 
     def train(self, mode: bool = True) -> MultiTaskNet:
-        """model.train() / model.eval(), with one rule: a BatchNorm layer whose weights are frozen also keeps
+        """model.train() / model.eval(), with one rule: a BatchNorm layer whose weights are all frozen also keeps
         its running mean and variance frozen (it stays in eval mode). Otherwise they would drift towards the
         new data while its scale and shift stay fixed, silently changing what the frozen features mean."""
         super().train(mode)
         for module in self.modules():
-            if (isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None
-                    and not module.weight.requires_grad):
+            own = list(module.parameters(recurse=False))
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and own and not any(p.requires_grad for p in own):
                 module.eval()
         return self
 
