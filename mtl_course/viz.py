@@ -27,13 +27,13 @@ DEPTH_CMAP = "magma_r"
 def class_legend(fig: plt.Figure, classes: Sequence[str]) -> None:
     """A row of coloured patches under the figure: which colour is which semseg class."""
     handles = [Patch(color=PALETTE[i % len(PALETTE)], label=name) for i, name in enumerate(classes)]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.0), handlelength=1.2, columnspacing=1.0)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False,
+               handlelength=1.2, columnspacing=1.0)
 
 
-def depth_colorbar(fig: plt.Figure, image: Any, ax: Any) -> None:
-    """A colour bar in metres beside a depth panel (near = bright)."""
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).set_label("m", fontsize=8)
+def depth_colorbar(fig: plt.Figure, image: Any, axes: Any) -> None:
+    """One colour bar in metres beside the depth panels `axes` (near = bright)."""
+    fig.colorbar(image, ax=axes, fraction=0.05, pad=0.02, aspect=25).set_label("depth (m)", fontsize=8)
 
 
 def colorize(key: str, value: Tensor) -> tuple[np.ndarray, dict[str, Any]]:
@@ -70,7 +70,8 @@ def show_sample(sample: dict[str, Tensor], classes: Sequence[str] | None = None,
     """One scene: the image and each of its label maps side by side, titled by what they show.
     With `classes`, a legend of the semseg colours and the scene's image-level labels are added."""
     keys = [k for k in (keys or DENSE_KEYS) if k in sample]
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.3 * len(keys), 2.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.3 * len(keys), 2.9 if classes is not None else 2.6),
+                             squeeze=False, layout="constrained")
     for ax, key in zip(axes[0], keys):
         array, kwargs = colorize(key, sample[key])
         drawn = ax.imshow(array, interpolation="nearest", **kwargs)
@@ -79,15 +80,10 @@ def show_sample(sample: dict[str, Tensor], classes: Sequence[str] | None = None,
         ax.set_title(key)
         ax.axis("off")
     if classes is not None:
-        title = ""
         if "labels" in sample:
             present = [classes[i + 1] for i, on in enumerate(sample["labels"].tolist()) if on > 0.5]
-            title = "labels: " + (", ".join(present) or "none")
-        fig.suptitle(title, y=0.12, va="bottom", fontsize=10)
+            fig.suptitle("labels: " + (", ".join(present) or "none"), fontsize=10)
         class_legend(fig, classes)
-        fig.tight_layout(rect=(0, 0.17, 1, 1))
-    else:
-        fig.tight_layout()
     return fig
 
 
@@ -97,23 +93,19 @@ def show_samples(batch: dict[str, Tensor], n: int = 4, keys: Sequence[str] | Non
     colour scale for the whole column; `classes` adds a legend of the semseg colours."""
     keys = [k for k in (keys or DENSE_KEYS) if k in batch]
     fig, axes = plt.subplots(n, len(keys), figsize=(2.0 * len(keys), 2.0 * n + (0.4 if classes else 0)),
-                             squeeze=False)
-    depth_range = {}
-    if "depth" in batch:
-        depth_range = {"vmin": float(batch["depth"][:n].min()), "vmax": float(batch["depth"][:n].max())}
+                             squeeze=False, layout="constrained")
+    scale = {"vmin": float(batch["depth"][:n].min()), "vmax": float(batch["depth"][:n].max())} if "depth" in batch else {}
     for row in range(n):
         for col, key in enumerate(keys):
             array, kwargs = colorize(key, batch[key][row])
-            drawn = axes[row, col].imshow(array, interpolation="nearest", **kwargs,
-                                          **(depth_range if key == "depth" else {}))
+            drawn = axes[row, col].imshow(array, interpolation="nearest", **kwargs, **(scale if key == "depth" else {}))
             axes[row, col].axis("off")
             if row == 0:
                 axes[row, col].set_title(key)
             if key == "depth" and row == n - 1:
-                depth_colorbar(fig, drawn, axes[:, col].tolist())
+                depth_colorbar(fig, drawn, axes[:, col])
     if classes is not None:
         class_legend(fig, classes)
-        fig.subplots_adjust(bottom=0.4 / (2.0 * n + 0.4) + 0.02)
     return fig
 
 
@@ -122,8 +114,9 @@ def show_predictions(model: torch.nn.Module, tasks: Sequence[Task], data: Any, n
                      device: torch.device | str | None = None, classes: Sequence[str] | None = None) -> plt.Figure:
     """For the first n scenes of `data`: the image, then target | prediction for each dense task.
 
-    Target and prediction share one colour scale (depth: a colour bar in metres). The model is put in eval
-    mode for the pictures and left in the mode it was in. `classes` adds a legend of the semseg colours.
+    Depth targets and predictions share one colour scale (a colour bar in metres, near = bright). The model
+    is put in eval mode for the pictures and left in the mode it was in. `classes` adds a legend of the
+    semseg colours.
     """
     device = get_device(device)
     batch = data.tensors() if hasattr(data, "tensors") else data
@@ -135,28 +128,28 @@ def show_predictions(model: torch.nn.Module, tasks: Sequence[Task], data: Any, n
         model.train(was_training)
     dense = [t for t in tasks if t.dense]
     cols = 1 + 2 * len(dense)
-    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n + (0.4 if classes else 0)), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols + 0.5, 1.9 * n + (0.4 if classes else 0)), squeeze=False,
+                             layout="constrained")
+    for col, task in enumerate(dense, start=1):
+        target = batch[task.target][:n]
+        scale = {"vmin": float(target.min()), "vmax": float(target.max())} if task.target == "depth" else {}
+        predictions = task.predict(outputs[task.name].float().cpu())
+        for row in range(n):
+            for offset, (title, value) in enumerate([("target", target[row]), ("prediction", predictions[row])]):
+                ax = axes[row, 2 * col - 1 + offset]
+                array, kwargs = colorize(task.target, value)
+                drawn = ax.imshow(array, interpolation="nearest", **kwargs, **scale)
+                ax.axis("off")
+                if row == 0:
+                    ax.set_title(f"{task.name}\n{title}", fontsize=9)
+        if task.target == "depth":
+            depth_colorbar(fig, drawn, axes[:, 2 * col - 1:2 * col + 1].ravel().tolist())
     for row in range(n):
-        panels = [("image", "image", images[row], {})]
-        for task in dense:
-            target = batch[task.target][row]
-            prediction = task.predict(outputs[task.name][row:row + 1].float().cpu())[0]
-            scale = {"vmin": float(target.min()), "vmax": float(target.max())} if task.target == "depth" else {}
-            panels += [(task.target, f"{task.name}\ntarget", target, scale),
-                       (task.target, f"{task.name}\nprediction", prediction, scale)]
-        for col, (key, title, value, scale) in enumerate(panels):
-            array, kwargs = colorize(key, value)
-            drawn = axes[row, col].imshow(array, interpolation="nearest", **kwargs, **scale)
-            axes[row, col].axis("off")
-            if key == "depth" and title.endswith("prediction"):
-                depth_colorbar(fig, drawn, axes[row, col])
-            if row == 0:
-                axes[row, col].set_title(title, fontsize=9)
+        axes[row, 0].imshow(*colorize("image", images[row])[:1], interpolation="nearest")
+        axes[row, 0].axis("off")
+    axes[0, 0].set_title("image", fontsize=9)
     if classes is not None:
         class_legend(fig, classes)
-        fig.tight_layout(rect=(0, 0.4 / (1.9 * n + 0.4) + 0.01, 1, 1))
-    else:
-        fig.tight_layout()
     return fig
 
 

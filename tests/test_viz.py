@@ -9,7 +9,7 @@ def test_show_sample_draws_every_label_map(scenes):
     titles = [ax.get_title() for ax in fig.axes if ax.images]
     assert titles == ["image", "semseg", "instance", "depth", "edges", "normals"]
     assert fig._suptitle.get_text().startswith("labels:")
-    assert [ax.get_ylabel() for ax in fig.axes if not ax.images] == ["m"]          # the depth colour bar, in metres
+    assert [ax.get_ylabel() for ax in fig.axes if not ax.images] == ["depth (m)"]  # the depth colour bar, in metres
     assert [t.get_text() for t in fig.legends[0].get_texts()] == scenes.classes   # which colour is which class
 
 
