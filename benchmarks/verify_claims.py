@@ -239,17 +239,20 @@ def lesson_05_runs(seed: int) -> dict[str, float]:
     return scores
 
 
-# claims about lesson 05's runs: (text, test on one seed's scores, stated in the lesson?)
+# claims about lesson 05's runs: (text, test on one seed's scores, stated). stated=True: the lesson says it holds
+# on every seed; False: the lesson gives how often it held (its counts are over seeds 0-7:
+# `python benchmarks/verify_claims.py --lessons 05 --seeds 0 1 2 3 4 5 6 7`) or calls it noise
+PRETRAINED_05 = ("feature extraction", "fine-tuning", "partial freezing", "LP-FT", "L2-SP")
 LESSON_05_CLAIMS = [
+    ("the five pretrained methods, on average, beat from scratch at 40 labels",
+     lambda s: statistics.mean(s[f"{m}@40"] for m in PRETRAINED_05) > s["from scratch@40"], True),
     ("every pretrained method beats from scratch at 40 labels",
-     lambda s: all(v > s["from scratch@40"] for k, v in s.items() if k.endswith("@40") and "scratch" not in k
-                   and "+aux" not in k), True),
+     lambda s: all(s[f"{m}@40"] > s["from scratch@40"] for m in PRETRAINED_05), False),
     ("feature extraction and fine-tuning beat from scratch at 40, 120 and 480 labels",
      lambda s: all(s[f"{m}@{b}"] > s[f"from scratch@{b}"] for m in ("feature extraction", "fine-tuning")
-                   for b in (40, 120, 480)), True),
-    ("feature extraction beats fine-tuning at 480 labels (no crossover at this training length)",
-     lambda s: s["feature extraction@480"] > s["fine-tuning@480"], True),
-    # checked and NOT stated as holding (the lesson calls them noise):
+                   for b in (40, 120, 480)), False),
+    ("feature extraction beats fine-tuning at 480 labels",
+     lambda s: s["feature extraction@480"] > s["fine-tuning@480"], False),
     ("feature extraction beats from scratch at 16 labels",
      lambda s: s["feature extraction@16"] > s["from scratch@16"], False),
     ("feature extraction beats fine-tuning at 16 labels",
