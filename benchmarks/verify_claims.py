@@ -244,8 +244,13 @@ def lesson_05_runs(seed: int) -> dict[str, float]:
 # `python benchmarks/verify_claims.py --lessons 05 --seeds 0 1 2 3 4 5 6 7`) or calls it noise
 PRETRAINED_05 = ("feature extraction", "fine-tuning", "partial freezing", "LP-FT", "L2-SP")
 LESSON_05_CLAIMS = [
+    ("fine-tuning beats from scratch at 40, 120 and 480 labels",
+     lambda s: all(s[f"fine-tuning@{b}"] > s[f"from scratch@{b}"] for b in (40, 120, 480)), True),
+    ("feature extraction and fine-tuning both beat from scratch at 480 labels",
+     lambda s: all(s[f"{m}@480"] > s["from scratch@480"] for m in ("feature extraction", "fine-tuning")), True),
+    # stated as counts; over seeds 0-7 they held on 7, 7, 7, 7, 7, 7, 5, 3, 5, 3 and 3 of 8 seeds, in this order
     ("the five pretrained methods, on average, beat from scratch at 40 labels",
-     lambda s: statistics.mean(s[f"{m}@40"] for m in PRETRAINED_05) > s["from scratch@40"], True),
+     lambda s: statistics.mean(s[f"{m}@40"] for m in PRETRAINED_05) > s["from scratch@40"], False),
     ("every pretrained method beats from scratch at 40 labels",
      lambda s: all(s[f"{m}@40"] > s["from scratch@40"] for m in PRETRAINED_05), False),
     ("feature extraction and fine-tuning beat from scratch at 40, 120 and 480 labels",
@@ -253,6 +258,8 @@ LESSON_05_CLAIMS = [
                    for b in (40, 120, 480)), False),
     ("feature extraction beats fine-tuning at 480 labels",
      lambda s: s["feature extraction@480"] > s["fine-tuning@480"], False),
+    ("feature extraction beats from scratch at 40, 120 and 480 labels",
+     lambda s: all(s[f"feature extraction@{b}"] > s[f"from scratch@{b}"] for b in (40, 120, 480)), False),
     ("feature extraction beats from scratch at 16 labels",
      lambda s: s["feature extraction@16"] > s["from scratch@16"], False),
     ("feature extraction beats fine-tuning at 16 labels",
