@@ -109,10 +109,10 @@ def test_the_model_is_a_trunk_and_heads(all_tasks, batch):
     assert isinstance(model, MultiTaskNet) and isinstance(model.trunk, Trunk)
     assert isinstance(model.heads["semseg"], DenseHead) and isinstance(model.heads["labels"], ImageHead)
     x = batch["image"][:2]
+    model.eval()                                                 # BatchNorm on running statistics: repeatable
     shared = model.trunk(x)
     assert isinstance(shared, Features) and shared.dense.shape == (2, 16, 32, 32)
     assert shared.coarse is shared.pyramid[-1] and shared.coarse.shape == (2, 128, 2, 2)
-    model.eval()
     by_hand = {name: head(shared) for name, head in model.heads.items()}
     assert all(torch.equal(by_hand[name], out) for name, out in model(x).items())
     shared_ids = {id(p) for p in model.shared_parameters()}
