@@ -7,17 +7,21 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 NOTEBOOK_DIRS := notebooks $(wildcard solutions)
 
-.PHONY: lab test unit notebooks exercises bench clean-cache
+.PHONY: lab test unit notebooks exercises book bench clean-cache
 
-# Create .venv when missing and install the course into it (editable, with the dev tools).
-# Re-runs only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# Create .venv when missing and install the course into it (editable, with the dev tools), plus the
+# course's JupyterLab settings (lab/overrides.json: no "get notified about news" prompt), for this .venv only.
+# Re-runs only when pyproject.toml or the settings change.
+$(STAMP): pyproject.toml lab/overrides.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
+# JupyterLab on the lesson list (notebooks/)
 lab: $(STAMP)
-	$(PY) -m jupyter lab --notebook-dir=. $(ROOT_FLAG)
+	$(PY) -m jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/notebooks $(ROOT_FLAG)
 
 # exercises/ in sync with solutions/, then unit tests and every lesson and solution notebook executed
 # top to bottom by nbval, in one pytest run. Progress bars are off: nbval waits only 5 s for a cell's
@@ -36,6 +40,12 @@ notebooks: $(STAMP)
 # Regenerate the student notebooks from solutions/ (never edit exercises/ by hand).
 exercises: $(STAMP)
 	$(PY) -m mtl_course build-exercises
+
+# The rendered course: the README as the front page, every lesson executed (myst-nb), in build/book/.
+# Progress bars off (static pages); MPLBACKEND unset so that the kernels draw figures inline.
+book: $(STAMP)
+	env -u MPLBACKEND MTL_COURSE_PROGRESS=0 $(PY) -m sphinx -b html -c book . build/book
+	@echo "open build/book/index.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

@@ -2,7 +2,8 @@
 
     python -m mtl_course build-exercises [--check]          exercises/ from solutions/
     python -m mtl_course grade SUB.ipynb ... --out grades.csv [--timeout S]
-    python -m mtl_course pretrain [--out FILE] [--device cpu]  the course backbone (data/pretrained/)
+    python -m mtl_course pretrain [--out FILE] [--device cpu]  the course backbone (mtl_course/assets/)
+    python -m mtl_course --version
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_course import __version__
+from mtl_course.grading.build import build_exercises
+from mtl_course.grading.grade import grade as run_grading
 from mtl_course.lessons.pretrain import PretrainSetup, pretrain
 from mtl_course.models.pretrained import COURSE_BACKBONES, sha256_of
 
@@ -20,6 +24,7 @@ COURSE_ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtl_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mtl-course {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build-exercises", help="write exercises/ from solutions/")
     build.add_argument("--check", action="store_true", help="only compare; exit 1 if exercises/ is out of date")
@@ -33,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     pre = commands.add_parser("pretrain", help="train the course backbone on the source domain (~5 min on a 2-core "
                                                "CPU; the shipped file is reproduced byte for byte on the CPU)")
     pre.add_argument("--encoder", default="unet", choices=["unet"], help="the architecture (the course ships unet)")
-    pre.add_argument("--out", type=Path, default=None, help="where to write it (default: data/pretrained/)")
+    pre.add_argument("--out", type=Path, default=None, help="where to write it (default: the package's assets folder)")
     pre.add_argument("--device", default="cpu", help="cpu (default, reproducible) or cuda (~15 s on an H100)")
     args = parser.parse_args(argv)
 
@@ -45,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
               "load it with mtl_course.models.load_backbone(model, path)")
         return 0
 
+    if args.command in ("build-exercises", "grade") and not args.solutions.is_dir():
+        parser.error(f"no solutions folder at {args.solutions}: the solution notebooks live in the course's "
+                     f"repository (solutions/), not in the installed package; pass --solutions PATH")
+
     if args.command == "build-exercises":
-        from mtl_course.grading.build import build_exercises       # lazy: nbformat (the dev extra)
         problems = build_exercises(args.solutions, args.exercises, check=args.check)
         if args.check:
             for problem in problems:
@@ -57,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(list(args.solutions.glob('*.ipynb')))} exercise notebook(s) to {args.exercises}")
         return 1 if problems else 0
 
-    from mtl_course.grading.grade import grade as run_grading     # lazy: nbclient, nbformat (the dev extra)
     run_grading(args.submissions, args.solutions, args.out, args.timeout)
     print(f"grades written to {args.out}")
     return 0

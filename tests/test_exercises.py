@@ -7,7 +7,7 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from mtl_course.grading import check, verdict
+from mtl_course.grading import NotCorrectYet, check, verdict
 from mtl_course.grading.build import MarkerError, build_exercises, hidden_tests, strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,15 +78,16 @@ def test_untouched_exercises_fail_only_with_not_implemented_and_checks_say_so(pa
     NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    # answers that are functions fail only inside their checks; top-level answers raise NotImplementedError
-    assert {e.ename for e in errors} <= {"NotImplementedError"}
+    # top-level answers raise NotImplementedError; every check cell says "not answered yet" and raises NotCorrectYet
+    assert {e.ename for e in errors} <= {"NotImplementedError", "NotCorrectYet"}
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             printed = "".join(o.get("text", "") for o in cell.outputs)
             assert "not answered yet" in printed and "✅" not in printed, cell.source
+            assert [o.ename for o in cell.outputs if o.output_type == "error"] == ["NotCorrectYet"], cell.source
 
 
-def test_check_reports_each_state_and_never_raises_on_a_wrong_answer(capsys):
+def test_check_reports_each_state_and_raises_unless_correct(capsys):
     def unfinished(confusion):
         raise NotImplementedError()
 
@@ -96,14 +97,21 @@ def test_check_reports_each_state_and_never_raises_on_a_wrong_answer(capsys):
         union = confusion.sum(0) + confusion.sum(1) - tp
         return (tp[union > 0] / union[union > 0]).mean().item()
 
-    assert check("01.q1", None) is False and "still None" in capsys.readouterr().out
-    assert check("01.q1", unfinished) is False and "NotImplementedError" in capsys.readouterr().out
-    assert check("01.q1", lambda c: 0.5) is False
+    with pytest.raises(NotCorrectYet, match="01.q1 is not answered yet"):
+        check("01.q1", None)
+    assert "still None" in capsys.readouterr().out
+    with pytest.raises(NotCorrectYet, match="not answered yet"):
+        check("01.q1", unfinished)
+    assert "NotImplementedError" in capsys.readouterr().out
+    with pytest.raises(NotCorrectYet, match="01.q1 is not correct yet"):
+        check("01.q1", lambda c: 0.5)
     out = capsys.readouterr().out
     assert "❌" in out and "relative error" in out and "Hint:" in out
-    assert check("01.q1", lambda c: c.no_such_thing) is False and "raised AttributeError" in capsys.readouterr().out
-    assert check("01.q1", right) is True and "✅" in capsys.readouterr().out
-    assert verdict("01.q1", right)[0] == "correct"
+    with pytest.raises(AssertionError):                     # what nbgrader and pytest count as a failed test
+        check("01.q1", lambda c: c.no_such_thing)
+    assert "raised AttributeError" in capsys.readouterr().out
+    assert check("01.q1", right) is None and "✅" in capsys.readouterr().out   # nothing echoed under the ✅ line
+    assert verdict("01.q1", right)[0] == "correct" and verdict("01.q1", lambda c: 0.5)[0] == "wrong"
     with pytest.raises(ValueError, match="unknown question"):
         check("09.q9", 1)
 

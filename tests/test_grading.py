@@ -7,34 +7,11 @@ import nbformat
 import pytest
 
 from mtl_course.__main__ import main
-from mtl_course.grading.build import MARKERS
+from submissions import correct_copy, replace_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_01 = ROOT / "solutions" / "01_metrics_and_losses.ipynb"
 SOLUTION_02 = ROOT / "solutions" / "02_hard_sharing.ipynb"
-
-
-def correct_copy(solution: Path) -> nbformat.NotebookNode:
-    """What a student who solved everything hands in: the solution without its hidden tests."""
-    notebook = nbformat.read(solution, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        kept, hidden = [], False
-        for line in cell.source.splitlines():
-            match = MARKERS.match(line)
-            if match and match["what"] == "HIDDEN TESTS":
-                hidden = match["kind"] == "BEGIN"
-            elif not match and not hidden:
-                kept.append(line)
-        cell.source = "\n".join(kept)
-    return notebook
-
-
-def replace_answer(notebook, grade_id: str, source: str):
-    cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    cell.source = source
-    return notebook
 
 
 @pytest.fixture(scope="module")

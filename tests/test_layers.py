@@ -25,11 +25,8 @@ LEVELS = {
     "lessons": 5, "grading": 5,
     "__main__": 6,
 }
-# imports inside a function, each keeping a heavy optional dependency lazy
-LAZY = {
-    ("mtl_course.__main__", "mtl_course.grading.build"): "nbformat (the dev extra)",
-    ("mtl_course.__main__", "mtl_course.grading.grade"): "nbclient and nbformat (the dev extra)",
-}
+# imports allowed inside a function (none today: nbformat and nbclient became dependencies of the course)
+LAZY: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

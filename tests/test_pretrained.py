@@ -52,7 +52,7 @@ def test_a_changed_file_fails_the_hash_check(tmp_path, monkeypatch):
     shutil.copy(pretrained_dir() / name, copy)
     with open(copy, "ab") as f:
         f.write(b"x")
-    with pytest.raises(CorruptFileError, match="SHA-256.*git checkout data/pretrained"):
+    with pytest.raises(CorruptFileError, match="SHA-256.*git checkout mtl_course/assets"):
         load_backbone(build_model([get_task("depth")]), copy, sha256=digest)
     with pytest.raises(FileNotFoundError, match="python -m mtl_course pretrain"):
         load_backbone(build_model([get_task("depth")]), tmp_path / "missing.pt", sha256=digest)

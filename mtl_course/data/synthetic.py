@@ -31,13 +31,15 @@ SPLITS = ("train", "val", "test")
 
 
 def cache_dir() -> Path:
-    """Where generated splits are cached: $MTL_COURSE_CACHE, else data/cache/ in the course folder."""
+    """Where generated splits (and lesson results) are cached: $MTL_COURSE_CACHE if set; else data/cache/ in
+    a course checkout whose folder is writable; else the user cache folder ($XDG_CACHE_HOME or ~/.cache,
+    then mtl_course/), which is where an installed package (pip install, Colab) keeps them."""
     if os.environ.get("MTL_COURSE_CACHE"):
         return Path(os.environ["MTL_COURSE_CACHE"])
     course_root = Path(__file__).resolve().parents[2]
-    if (course_root / "pyproject.toml").is_file():
+    if (course_root / "pyproject.toml").is_file() and os.access(course_root, os.W_OK):
         return course_root / "data" / "cache"
-    return Path.home() / ".cache" / "mtl_course"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mtl_course"
 
 
 def _chunk_seed(seed: int, split: str, domain: str, chunk: int) -> int:

@@ -1,8 +1,11 @@
-"""Instant feedback for exercises: check("01.q2", answer) prints ✅ or ❌ with a hint, returns a bool.
+"""Instant feedback for exercises: check("01.q2", answer) prints ✅ or ❌ with a hint.
 
-A check never raises because an answer is wrong: an unfinished answer (None, or a function that still
-raises NotImplementedError) is reported as "not answered yet", an answer that crashes is reported with
-its error. The questions themselves live in exercise01.py ... exercise05.py (registered in questions.py).
+A check is also the question's test, as nbgrader sees it: when the answer is not correct yet it prints
+why, then raises `NotCorrectYet` (an AssertionError), so a grade cell scores only a correct answer under
+nbgrader as under `python -m mtl_course grade`. An unfinished answer (None, or a function that still raises
+NotImplementedError) is reported as "not answered yet", an answer that crashes with its error. `verdict`
+judges without printing or raising. The questions live in exercise01.py ... exercise05.py (registered in
+questions.py).
 """
 
 from __future__ import annotations
@@ -33,9 +36,16 @@ def verdict(question_id: str, answer: Any) -> tuple[str, str]:
     return "wrong", f"❌ {q.id}: not yet — {detail}\n   Hint: {q.hint}"
 
 
-def check(question_id: str, answer: Any, quiet: bool = False) -> bool:
-    """Check an exercise answer; print the verdict (unless quiet) and return whether it is correct."""
+class NotCorrectYet(AssertionError):
+    """Raised by check() when an answer is not correct (yet); the message above it says why."""
+
+
+def check(question_id: str, answer: Any, quiet: bool = False) -> None:
+    """Check an exercise answer: print the verdict (unless quiet); raise NotCorrectYet unless it is correct."""
+    __tracebackhide__ = True          # IPython and pytest show the learner's cell, not this frame
     status, message = verdict(question_id, answer)
     if not quiet:
         print(message)
-    return status == "correct"
+    if status != "correct":
+        raise NotCorrectYet(f"{question_id} is {'not answered yet' if status == 'unanswered' else 'not correct yet'}"
+                            " (see the message above)")

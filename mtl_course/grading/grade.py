@@ -19,6 +19,7 @@ import csv
 import re
 import secrets
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,10 +90,14 @@ def grading_cell(spec: QuestionSpec, sentinel: str) -> str:
         "    status, message = _grading_verdict(question_id, answer)",
         "    print(message)",
         "    assert status == 'correct', message.splitlines()[0]",
-        "    return True",
         spec.tests,
         f"print({sentinel!r})",
     ])
+
+
+def shorten(text: str, width: int) -> str:
+    """One line of at most `width` characters, cut between words and marked with " …" when cut."""
+    return textwrap.shorten(" ".join(text.split()), width, placeholder=" …")
 
 
 def _is_test_cell(cell: nbformat.NotebookNode) -> bool:
@@ -117,7 +122,7 @@ def _run(cells: list, timeout: float) -> tuple[nbformat.NotebookNode, int | None
         except CellTimeoutError:
             return notebook, None, f"a cell ran longer than {timeout:g} s and could not be interrupted"
         except Exception as err:
-            return notebook, None, f"execution stopped: {type(err).__name__}: {str(err)[:200]}"
+            return notebook, None, f"execution stopped: {type(err).__name__}: {shorten(str(err), 200)}"
     return notebook, None, None
 
 
@@ -168,7 +173,7 @@ def grade_submission(path: Path, solutions: Path, timeout: float = 120) -> Resul
             if cell.get("execution_count") is not None and not failed and sentinels[spec.id] in printed:
                 result.points[spec.id] = spec.points
             elif failed:
-                name, value = failed[0].get("ename", "Error"), str(failed[0].get("evalue", ""))[:150]
+                name, value = failed[0].get("ename", "Error"), shorten(str(failed[0].get("evalue", "")), 150)
                 why = "timed out" if name == "KeyboardInterrupt" else f"{name}: {value}"
                 result.errors.append(f"{spec.id}: {why}")
         pending = pending[len(finished) + 1:] if died_at is not None else []

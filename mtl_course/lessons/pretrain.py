@@ -8,6 +8,7 @@ loads it (build_model(..., pretrained="course")) and checks its SHA-256.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 
 from mtl_course._io import save_verified
 from mtl_course.data import SyntheticScenes
+from mtl_course.data.synthetic import cache_dir
 from mtl_course.device import seed_everything
 from mtl_course.lessons.setup import Setup, lesson_task
 from mtl_course.models import build_model
@@ -62,9 +64,13 @@ def pretrain(setup: PretrainSetup = PretrainSetup(), out: str | Path | None = No
 
     Deterministic: the same setup, platform and torch version give the same file, byte for byte, on
     the CPU (the default device; a GPU is faster but its kernels may round differently).
-    Returns the path written: `out`, or data/pretrained/<encoder>-course.pt.
+    Returns the path written: `out`, else <encoder>-course.pt in the package's assets folder (where
+    pretrained="course" reads it) or, when that folder is read-only (an installed package), in the cache folder.
     """
-    out = Path(out) if out is not None else pretrained_dir() / f"{setup.encoder}-course.pt"
+    if out is None:
+        folder = pretrained_dir() if os.access(pretrained_dir(), os.W_OK) else cache_dir() / "pretrained"
+        out = folder / f"{setup.encoder}-course.pt"
+    out = Path(out)
     tasks = [source_task(name) for name in setup.tasks]
     train = source_data(setup, setup.n_train, "train", "source")
     val = {domain: source_data(setup, setup.n_val, "val", domain) for domain in ("source", "target")}

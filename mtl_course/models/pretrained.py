@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -31,7 +32,7 @@ from mtl_course.models.encoders import ResNetEncoder, UNetEncoder
 from mtl_course.models.multitask import MultiTaskNet
 from mtl_course.models.trunk import Trunk
 
-PRETRAINED_ENV = "MTL_COURSE_PRETRAINED"     # a folder to read course backbones from instead of data/pretrained
+PRETRAINED_ENV = "MTL_COURSE_PRETRAINED"     # a folder to read course backbones from instead of the package's
 FORMAT = "mtl_course-backbone-1"
 ENCODER_NAMES = {UNetEncoder: "unet", ResNetEncoder: "resnet18"}
 
@@ -43,10 +44,11 @@ COURSE_BACKBONES: dict[str, tuple[str, str]] = {
 
 
 def pretrained_dir() -> Path:
-    """Where course backbones live: $MTL_COURSE_PRETRAINED, else data/pretrained/ in the course folder."""
+    """Where course backbones live: $MTL_COURSE_PRETRAINED, else the package's own assets folder
+    (mtl_course/assets/, package data: it is installed with the package, editable or not)."""
     if os.environ.get(PRETRAINED_ENV):
         return Path(os.environ[PRETRAINED_ENV])
-    return Path(__file__).resolve().parents[2] / "data" / "pretrained"
+    return Path(str(resources.files("mtl_course") / "assets"))
 
 
 def sha256_of(path: str | Path) -> str:
@@ -96,13 +98,15 @@ def load_backbone(model: MultiTaskNet, path: str | Path, sha256: str | None = No
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no pretrained backbone at {path}. The course ships it in data/pretrained/ "
-                                f"(restore it with `git checkout data/pretrained`) or regenerates it with "
-                                f"`python -m mtl_course pretrain`")
+        raise FileNotFoundError(f"no pretrained backbone at {path}. The course ships it inside the package "
+                                f"(mtl_course/assets/): reinstall the course (`pip install --force-reinstall "
+                                f"mtl-course`, or `git checkout mtl_course/assets` in a checkout), or regenerate it "
+                                f"with `python -m mtl_course pretrain`")
     if sha256 is not None and sha256_of(path) != sha256:
         raise CorruptFileError(f"{path} has SHA-256 {sha256_of(path)[:16]}…, but the course expects "
                                f"{sha256[:16]}…: the file was changed or regenerated with other settings. "
-                               f"Restore it with `git checkout data/pretrained`, or load your own file with "
+                               f"Restore it (reinstall the course, or `git checkout mtl_course/assets`), or "
+                               f"load your own file with "
                                f"mtl_course.models.load_backbone(model, path)")
     data = load_verified(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -1,0 +1,130 @@
+"""Fixture submissions made from the solutions (so they cannot drift from them), for the grader tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from mtl_course.grading.build import MARKERS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A wrong but plausible answer for every question: the mistake a learner is likely to make.
+# {exercise: {answer cell's grade_id: its source}}
+WRONG = {
+    "01": {
+        "q1-answer": "def miou_from_confusion(confusion):\n"      # classes absent from both count as IoU 0
+                     "    c = confusion.double()\n"
+                     "    tp = c.diag()\n"
+                     "    return (tp / (c.sum(0) + c.sum(1) - tp).clamp(min=1)).mean().item()",
+        "q2-answer": "def masked_l1(pred, target):\n"              # the invalid pixels are averaged in
+                     "    return (pred - target).abs().mean()",
+        "q3-answer": "def edge_pixel_weights(target):\n"          # each class weighted by its own share
+                     "    f = target.mean()\n"
+                     "    return torch.where(target > 0.5, f, 1 - f)",
+        "q4-answer": "semseg = SyntheticScenes(n=128, size=48, split='val').tensors()['semseg']\n"
+                     "background_accuracy = (semseg != 0).float().mean().item()",   # the object pixels instead
+    },
+    "02": {
+        "q1-answer": "def delta_m_by_hand(mtl, stl, higher_is_better):\n"   # forgets lower-is-better tasks
+                     "    return 100.0 * sum((mtl[t] - stl[t]) / stl[t] for t in stl) / len(stl)",
+        "q2-answer": "class TwoTaskNet(nn.Module):\n"                 # semseg with one channel too few
+                     "    def __init__(self, num_classes):\n"
+                     "        super().__init__()\n"
+                     "        encoder = UNetEncoder()\n"
+                     "        self.trunk = Trunk(encoder, Decoder(encoder.channels, [16, 32, 64, 128]))\n"
+                     "        self.heads = nn.ModuleDict({'semseg': DenseHead(16, num_classes - 1),\n"
+                     "                                    'depth': DenseHead(16, 1)})\n"
+                     "    def forward(self, x):\n"
+                     "        shared = self.trunk(x)\n"
+                     "        return {name: head(shared) for name, head in self.heads.items()}\n"
+                     "def build_two_task_net(num_classes):\n"
+                     "    return TwoTaskNet(num_classes)",
+        "q3-answer": "tasks = [get_task('semseg', num_classes=6), get_task('depth'), get_task('edges')]\n"
+                     "model = build_model(tasks)\n"                   # counts the encoder only
+                     "shared_fraction = count_parameters(model.trunk.encoder) / count_parameters(model)",
+        "q4-answer": "param_ratio = count_parameters(build_model(tasks)) / count_parameters(build_model(tasks, "
+                     "sharing='none'))",                               # the ratio upside down
+    },
+    "03": {
+        "q1-answer": "def uncertainty_objective(losses, log_vars):\n"   # without the log-variance term
+                     "    return (torch.exp(-log_vars) * losses).sum()",
+        "q2-answer": "def dwa_weights(last, before_last, temperature=2.0):\n"   # the ratio inverted
+                     "    return len(last) * torch.softmax(before_last / last / temperature, dim=0)",
+        "q3-answer": "def gls_weights(losses):\n"                       # arithmetic instead of geometric mean
+                     "    return losses.mean() / losses",
+        "q4-answer": "def pareto_front(points):\n"                      # only the last point
+                     "    return [len(points) - 1]",
+    },
+    "04": {
+        "q1-answer": "def cosine_matrix(G):\n"                          # the identity, right on the diagonal
+                     "    return torch.eye(len(G))",
+        "q2-answer": "def pcgrad_two(g1, g2):\n"                        # projects only g1
+                     "    dot = g1 @ g2\n"
+                     "    if dot >= 0:\n"
+                     "        return g1 + g2\n"
+                     "    return (g1 - dot / (g2 @ g2) * g2) + g2",
+        "q3-answer": "def mgda_two(g1, g2):\n"                          # gamma not clipped to [0, 1]
+                     "    diff = g1 - g2\n"
+                     "    gamma = float(((g2 - g1) @ g2) / (diff @ diff))\n"
+                     "    return gamma * g1 + (1 - gamma) * g2",
+    },
+    "05": {
+        "q1-answer": "def feature_extraction(model):\n"                 # counts before freezing
+                     "    return sum(p.numel() for p in model.parameters())",
+        "q2-answer": "def head_groups(model, lr):\n"                    # the learning rates swapped
+                     "    heads = {id(p) for p in model.heads.parameters()}\n"
+                     "    ps = [p for p in model.parameters() if p.requires_grad]\n"
+                     "    return [{'params': [p for p in ps if id(p) in heads], 'lr': lr},\n"
+                     "            {'params': [p for p in ps if id(p) not in heads], 'lr': 10 * lr}]",
+        "q3-answer": "def l2sp_penalty(model, reference, alpha, beta):\n"   # without the halves
+                     "    close, new = torch.zeros(()), torch.zeros(())\n"
+                     "    for name, p in model.named_parameters():\n"
+                     "        if p.requires_grad and name in reference:\n"
+                     "            close = close + (p - reference[name]).square().sum()\n"
+                     "        elif p.requires_grad:\n"
+                     "            new = new + p.square().sum()\n"
+                     "    return alpha * close + beta * new",
+    },
+}
+
+
+def solution_path(exercise: str) -> Path:
+    return next((ROOT / "solutions").glob(f"{exercise}_*.ipynb"))
+
+
+def correct_copy(solution: Path) -> nbformat.NotebookNode:
+    """What a student who solved everything hands in: the solution without its hidden tests or markers."""
+    notebook = nbformat.read(solution, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept, hidden = [], False
+        for line in cell.source.splitlines():
+            match = MARKERS.match(line)
+            if match and match["what"] == "HIDDEN TESTS":
+                hidden = match["kind"] == "BEGIN"
+            elif not match and not hidden:
+                kept.append(line)
+        cell.source = "\n".join(kept)
+    return notebook
+
+
+def untouched_copy(solution: Path) -> nbformat.NotebookNode:
+    """The student copy as released (exercises/)."""
+    return nbformat.read(ROOT / "exercises" / solution.name, as_version=4)
+
+
+def replace_answer(notebook: nbformat.NotebookNode, grade_id: str, source: str) -> nbformat.NotebookNode:
+    cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    cell.source = source
+    return notebook
+
+
+def wrong_copy(exercise: str) -> nbformat.NotebookNode:
+    """The correct copy with every answer replaced by its wrong but plausible version (WRONG)."""
+    notebook = correct_copy(solution_path(exercise))
+    for grade_id, source in WRONG[exercise].items():
+        replace_answer(notebook, grade_id, source)
+    return notebook
