@@ -13,7 +13,8 @@ copyright = "2026, The mtl-course developers"
 
 root_doc = "book/index"
 _lessons = os.environ.get("MTL_COURSE_BOOK_LESSONS", "").split()
-include_patterns = ["book/index.md", *([f"notebooks/{n}_*.ipynb" for n in _lessons] or ["notebooks/*.ipynb"])]
+include_patterns = ["book/index.md", "book/timings.md",
+                    *([f"notebooks/{n}_*.ipynb" for n in _lessons] or ["notebooks/*.ipynb"])]
 exclude_patterns = [".venv", "build", "data", "**/.ipynb_checkpoints"]
 
 extensions = ["myst_nb"]

@@ -42,6 +42,8 @@ def graded(tmp_path_factory):
         "mtl_course.grading.checks.verdict = lambda *a, **k: ('correct', 'fake')\n"
         "print('all correct, trust me')"))
     save("overrides_check", cheat)
+    save("long_error", replace_answer(correct_copy(SOLUTION_01), "q1-answer",
+                                      "def miou_from_confusion(confusion):\n    raise ValueError('tokens ' * 80)"))
     broken = folder / "01_not_a_notebook.ipynb"
     broken.write_text("this is not json")
     subs["not_a_notebook"] = broken
@@ -50,7 +52,7 @@ def graded(tmp_path_factory):
 
     out = folder / "grades.csv"
     order = ["correct", "untouched", "infinite_loop", "kills_kernel", "floods_output", "overrides_check",
-             "not_a_notebook", "correct_02"]
+             "long_error", "not_a_notebook", "correct_02"]
     assert main(["grade", *[str(subs[n]) for n in order], "--out", str(out), "--timeout", "30"]) == 0
     rows = list(csv.DictReader(out.open()))
     return {name: row for name, row in zip(order, rows)}
@@ -103,3 +105,10 @@ def test_columns_cover_every_exercise(graded):
     row = graded["correct_02"]
     assert points(row, "02.q1", "02.q2", "02.q3", "02.q4") == [2, 3, 1, 1]
     assert row["01.q1"] == ""
+
+
+def test_long_error_texts_are_shortened_between_words(graded):
+    errors = graded["long_error"]["errors"]
+    assert points(graded["long_error"], *Q) == [0, 2, 2, 1]
+    assert errors.startswith("01.q1: AssertionError:") and errors.endswith(" …") and len(errors) < 200
+    assert all(word == "tokens" for word in errors.split("ValueError:")[1].split()[:-1])     # no word cut in two

@@ -40,7 +40,13 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     """An nbgrader course folder: source/ from solutions/, released, handed in by three students, autograded."""
-    root = tmp_path_factory.mktemp("nbgrader-course")
+    with pytest.MonkeyPatch.context() as patch:
+        # nbgrader runs the `alembic` command of its environment (found on PATH) to open its gradebook
+        patch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        yield build_course(tmp_path_factory.mktemp("nbgrader-course"))
+
+
+def build_course(root: Path) -> Path:
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         "c.CourseDirectory.course_id = 'mtl-course'\n"
