@@ -38,4 +38,4 @@ html_theme_options = {
     "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     "path_to_docs": "",
 }
-html_extra_path = ["book/_extra"]          # index.html at the site's root, leading to the front page
+html_extra_path = ["_extra"]          # (relative to this folder) index.html at the site's root, leading to the front page

@@ -71,4 +71,3 @@ def test_readme_has_a_colab_badge_for_every_lesson_and_exercise():
     linked = set(re.findall(re.escape(colab) + r"([\w/]+\.ipynb)\)", readme))
     expected = {str(p.relative_to(ROOT)) for p in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("exercises/*.ipynb")]}
     assert linked == expected
-    assert "@CPU" not in readme
