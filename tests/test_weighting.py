@@ -33,7 +33,7 @@ def test_registry_names_and_errors():
     assert set(LOSS_BASED) == {"equal", "fixed", "uncertainty", "dwa", "gradnorm", "rlw", "gls"}
     assert set(GRADIENT_BASED) == {"pcgrad", "mgda", "cagrad", "imtl", "nash", "upgrad", "aligned"}
     assert set(WEIGHTINGS) == set(LOSS_BASED) | set(GRADIENT_BASED)
-    with pytest.raises(ValueError, match="unknown weighting 'pcgard'; valid names are"):
+    with pytest.raises(ValueError, match=r"unknown weighting 'pcgard'; did you mean 'pcgrad'\? Valid names are"):
         get_weighting("pcgard")
     with pytest.raises(TypeError, match="weighting 'cagrad'.*unexpected keyword argument 'alpha'"):
         get_weighting("cagrad", alpha=0.4)

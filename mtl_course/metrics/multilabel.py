@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -14,9 +16,11 @@ def multilabel_counts(prob: Tensor, target: Tensor, threshold: float = 0.5) -> T
 
 
 def multilabel_scores(counts: Tensor) -> dict[str, float]:
-    """f1: mean over labels of F1 = 2TP / (2TP + FP + FN) (labels never predicted nor present are
-    left out); accuracy: fraction of (image, label) decisions that are right."""
+    """f1: mean over labels of F1 = 2TP / (2TP + FP + FN) (macro F1; labels never predicted nor present
+    are left out, and with no such label at all it is NaN); accuracy: fraction of (image, label)
+    decisions that are right (NaN with no image)."""
     tp, fp, fn, tn = counts.unbind(1)
     seen = (tp + fp + fn) > 0
-    f1 = (2 * tp[seen] / (2 * tp[seen] + fp[seen] + fn[seen])).mean().item() if seen.any() else 1.0
-    return {"f1": f1, "accuracy": ((tp + tn).sum() / counts.sum()).item()}
+    f1 = (2 * tp[seen] / (2 * tp[seen] + fp[seen] + fn[seen])).mean().item() if seen.any() else math.nan
+    total = counts.sum().item()
+    return {"f1": f1, "accuracy": (tp + tn).sum().item() / total if total else math.nan}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -25,11 +27,13 @@ def segmentation_scores(confusion: Tensor) -> dict[str, float]:
 
     IoU_c = TP_c / (TP_c + FP_c + FN_c). mIoU averages over the classes that occur in the target or
     the prediction (a class absent from both has no IoU and is left out, as in most benchmarks).
+    Pixel accuracy pools all pixels (not the mean of per-class recalls). With no valid pixel at all
+    (every one ignored) both are NaN: there is nothing to score, which is not a score of 0.
     """
     confusion = confusion.double()
     true_pos = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - true_pos
     seen = union > 0
-    miou = (true_pos[seen] / union[seen]).mean().item() if seen.any() else 0.0
+    miou = (true_pos[seen] / union[seen]).mean().item() if seen.any() else math.nan
     total = confusion.sum().item()
-    return {"miou": miou, "pixel_acc": true_pos.sum().item() / total if total else 0.0}
+    return {"miou": miou, "pixel_acc": true_pos.sum().item() / total if total else math.nan}

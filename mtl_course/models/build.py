@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import torch
 import torchvision
 from torch import nn
 
@@ -78,7 +79,7 @@ def _as_tasks(tasks: Any) -> list[Task]:
 
 
 def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: str = "hard",
-                pretrained: str | None = None, branch: str = "head") -> MultiTaskNet:
+                pretrained: str | None = None, branch: str = "head", seed: int | None = None) -> MultiTaskNet:
     """Build a network with one output per task.
 
     Args:
@@ -89,6 +90,8 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
                     weight file or internet) or "course" (the backbone the course ships, unet only;
                     see mtl_course.models.pretrained)
         branch:     with sharing="hard": "head" puts the decoder in the trunk, "decoder" gives each task its own
+        seed:       draw the initial weights from a generator seeded with `seed`, whatever ran before (the
+                    global random state is left as it was); None: from the global random state, as torch does
     Returns:
         a MultiTaskNet; model(x) -> {task name: output}; model.config rebuilds it (see save_checkpoint)
     """
@@ -103,9 +106,13 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
             raise ValueError(f"pretrained='imagenet' exists only for encoder='resnet18', not {encoder!r}; "
                              f"the course's own backbone is encoder='unet', pretrained='course'")
         weights = imagenet_weights()
-    model = hard_sharing(tasks, encoder, branch, weights) if sharing == "hard" else no_sharing(tasks, encoder, weights)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = (hard_sharing(tasks, encoder, branch, weights) if sharing == "hard"
+                 else no_sharing(tasks, encoder, weights))
     model.config = {"tasks": [t.spec() for t in tasks], "encoder": encoder, "sharing": sharing,
-                    "branch": branch, "pretrained": pretrained}
+                    "branch": branch, "pretrained": pretrained, "seed": seed}
     if pretrained == "course":
         load_course_backbone(model, encoder)            # also records model.pretrained_state
     elif weights is not None:                           # what transfer.L2SP keeps the encoder close to

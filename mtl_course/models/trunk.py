@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 
@@ -44,8 +45,25 @@ class Features:
         return Features(self.size, [leaf(t) for t in self.pyramid], leaf(self.dense) if self.dense is not None else None)
 
 
-def check_image_batch(x: Tensor) -> None:
-    """Raise a ValueError unless x is a float image batch [B, 3, H, W] with H, W multiples of 16, >= 32."""
+FAR_OUTSIDE = 5.0        # |value| beyond this is no image in [0, 1], nor one normalised with ImageNet's mean and std
+
+
+def check_image_values(x: Tensor) -> None:
+    """Raise a ValueError if float images are far outside [0, 1] (e.g. 0..255 values stored as floats)."""
+    low, high = x.min().item(), x.max().item()
+    if high > FAR_OUTSIDE or low < -FAR_OUTSIDE:
+        raise ValueError(f"image values range from {low:g} to {high:g}, far outside [0, 1]: "
+                         + ("they look like 8-bit values stored as floats; divide them by 255"
+                            if high > FAR_OUTSIDE and low >= 0 else "rescale them to [0, 1]")
+                         + " (the course's images are floats in [0, 1], as torchvision's ToDtype(scale=True) "
+                           "makes them)")
+
+
+def as_image_batch(x: Tensor) -> Tensor:
+    """x as a float image batch [B, 3, H, W], H and W multiples of 16 and >= 32, or a ValueError saying why.
+
+    uint8 images (0..255, as read from files) become floats in [0, 1]; other integer types are refused.
+    Float images far outside [0, 1] are refused on the CPU (on a GPU, fit and evaluate check the data once)."""
     if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"the model expects images of shape [B, 3, H, W], got {shape}; "
@@ -54,6 +72,14 @@ def check_image_batch(x: Tensor) -> None:
     if height % 16 or width % 16 or height < 32 or width < 32:
         raise ValueError(f"image size {height}x{width} does not work: height and width must be multiples "
                          f"of 16 and at least 32 (the encoder halves them 4 times)")
+    if x.dtype == torch.uint8:
+        return x.float() / 255
+    if not x.is_floating_point():
+        raise ValueError(f"images of type {x.dtype} are not supported: pass floats in [0, 1] (x.float() / 255 for "
+                         f"8-bit values) or uint8")
+    if x.device.type == "cpu":
+        check_image_values(x)
+    return x
 
 
 class Trunk(nn.Module):
@@ -68,7 +94,7 @@ class Trunk(nn.Module):
         self.decoder = decoder
 
     def forward(self, x: Tensor) -> Features:
-        check_image_batch(x)
+        x = as_image_batch(x)
         size = (x.shape[-2], x.shape[-1])
         pyramid = self.encoder(x)
         return Features(size, pyramid, self.decoder(pyramid, size) if self.decoder is not None else None)

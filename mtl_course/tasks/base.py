@@ -4,7 +4,7 @@ A task turns the network's raw output for one image batch into a loss (for train
 statistics that add up over batches (for evaluation):
 
     loss   = task.loss(output, target)          # scalar tensor
-    stats  = task.stats(output, target)         # 1-D or 2-D tensor; sum over batches
+    stats  = task.stats(output, target)         # a tensor; task.merge(a, b) joins two batches' (a sum, mostly)
     scores = task.scores(stats)                 # {"miou": 0.71, ...}
 """
 
@@ -42,6 +42,10 @@ class Task:
 
     def scores(self, stats: Tensor) -> dict[str, float]:
         raise NotImplementedError
+
+    def merge(self, total: Tensor, stats: Tensor) -> Tensor:
+        """Join the statistics of two sets of batches: they add up (Normals overrides it: it keeps every error)."""
+        return total + stats
 
     # --- shared ----------------------------------------------------------------------------
     def rename(self, key: str) -> "Task":
@@ -88,9 +92,17 @@ class Task:
             raise ValueError(f"{self.name} target has shape {tuple(target.shape)} but the output "
                              f"{tuple(output.shape)} needs a target of shape {expected}")
 
+    def prepare_target(self, target: Tensor) -> Tensor:
+        """The target as the loss and the metrics read it. Default: float; bool and integer maps are converted
+        (an edge map stored as bool, a depth map as integers)."""
+        if not isinstance(target, Tensor):
+            raise TypeError(f"the {self.name} target must be a torch.Tensor, got {type(target).__name__}")
+        return target if target.is_floating_point() else target.float()
+
     def check_target(self, target: Tensor) -> None:
         """Check a whole target tensor once before training (values, not shapes). Default: finite."""
-        if target.is_floating_point() and not torch.isfinite(target).all():
+        target = self.prepare_target(target)
+        if not torch.isfinite(target).all():
             raise ValueError(f"{self.name} targets contain NaN or inf values; clean the dataset first")
 
 
@@ -103,7 +115,7 @@ class MetricState:
 
     def update(self, output: Tensor, target: Tensor) -> None:
         stats = self.task.stats(output.detach(), target).cpu()
-        self.total = stats if self.total is None else self.total + stats
+        self.total = stats if self.total is None else self.task.merge(self.total, stats)
 
     def compute(self) -> dict[str, float]:
         if self.total is None:

@@ -37,6 +37,7 @@ class Depth(Task):
         return {"initial_depth": self.initial_bias, **({"loss": self.loss_kind} if self.loss_kind != "l1" else {})}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         valid = target > 0
         error = (output.float() - target)[valid]
@@ -46,6 +47,7 @@ class Depth(Task):
         return output
 
     def stats(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         return depth_sums(output.float(), target)
 

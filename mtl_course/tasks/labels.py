@@ -32,6 +32,7 @@ class Labels(Task):
         return {"num_classes": self.num_classes}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         return F.binary_cross_entropy_with_logits(output.float(), target)
 
@@ -39,6 +40,7 @@ class Labels(Task):
         return torch.sigmoid(output)
 
     def stats(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         return multilabel_counts(self.predict(output.float()), target)
 

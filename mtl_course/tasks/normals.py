@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -23,6 +24,7 @@ class Normals(Task):
         super().__init__(out_channels=3)
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         valid = target.norm(dim=1) > 0.5
         cosine = F.cosine_similarity(output.float(), target, dim=1, eps=1e-6)
@@ -32,8 +34,12 @@ class Normals(Task):
         return F.normalize(output.float(), dim=1, eps=1e-6)
 
     def stats(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         return normal_stats(output.float(), target)
 
     def scores(self, stats: Tensor) -> dict[str, float]:
         return normal_scores(stats)
+
+    def merge(self, total: Tensor, stats: Tensor) -> Tensor:
+        return torch.cat([total, stats])        # every pixel's error, for the exact median

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -12,50 +13,75 @@ IGNORE_INDEX = 255
 
 
 class SemSeg(Task):
-    """Cross-entropy over C classes (pixels labelled 255 are ignored); mIoU and pixel accuracy.
+    """Cross-entropy over C classes (pixels labelled ignore_index, 255 by default, are ignored); mIoU and
+    pixel accuracy.
 
-    Inputs: output float [B, C, H, W] (logits), target int64 [B, H, W] class ids.
+    Inputs: output float [B, C, H, W] (logits), target integer [B, H, W] class ids (any integer type or
+    bool; read as int64). ignore_index: the label of unlabelled pixels in your dataset (255 in VOC and the
+    course data; -1 or -100 elsewhere).
     """
 
     name = target = "semseg"
     higher_is_better = True
     primary_metric = "miou"
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"semseg needs num_classes >= 2 (background + at least one class), "
                              f"got num_classes={num_classes!r}")
+        if not isinstance(ignore_index, int) or 0 <= ignore_index < num_classes:
+            raise ValueError(f"ignore_index={ignore_index!r} must be an integer that is not a class id "
+                             f"(0..{num_classes - 1}), e.g. 255 or -1")
         super().__init__(out_channels=num_classes)
         self.num_classes = num_classes
+        self.ignore_index = ignore_index
 
     def arguments(self) -> dict:
-        return {"num_classes": self.num_classes}
+        return {"num_classes": self.num_classes,
+                **({"ignore_index": self.ignore_index} if self.ignore_index != IGNORE_INDEX else {})}
 
     def expected_target_shape(self, output: Tensor) -> tuple[int, ...]:
         return (output.shape[0], *output.shape[2:])
 
-    def check_target(self, target: Tensor) -> None:
+    def prepare_target(self, target: Tensor) -> Tensor:
+        """The class ids as int64 (uint8, int32, bool... are converted); float label maps are refused."""
+        if not isinstance(target, Tensor):
+            raise TypeError(f"the {self.name} target must be a torch.Tensor, got {type(target).__name__}")
         if target.is_floating_point():
-            raise ValueError(f"semseg target must hold integer class ids (int64), got {target.dtype}")
-        labelled = target[target != IGNORE_INDEX]
-        if labelled.numel() and (labelled.min() < 0 or labelled.max() >= self.num_classes):
-            bad = int(labelled.max()) if labelled.max() >= self.num_classes else int(labelled.min())
-            raise ValueError(f"semseg target holds class id {bad} but the model predicts {self.num_classes} "
-                             f"classes (0..{self.num_classes - 1}); pass num_classes={max(bad + 1, 2)} or "
-                             f"check the dataset's class list")
+            raise ValueError(f"{self.name} target must hold integer class ids, got {target.dtype}. A label image "
+                             f"read with ToTensor() is scaled by 1/255: read it with torchvision.io.decode_image "
+                             f"or as a tv_tensors.Mask, or use .long() if the values are whole class ids")
+        return target if target.dtype == torch.int64 else target.long()
+
+    def check_target(self, target: Tensor) -> None:
+        target = self.prepare_target(target)
+        labelled = target[target != self.ignore_index]
+        if labelled.numel() and labelled.min() < 0:
+            bad = int(labelled.min())
+            raise ValueError(f"{self.name} target holds the label {bad}, which is no class id "
+                             f"(0..{self.num_classes - 1}) and not the ignore_index ({self.ignore_index}). If {bad} "
+                             f"marks unlabelled pixels, pass get_task('semseg', num_classes={self.num_classes}, "
+                             f"ignore_index={bad})")
+        if labelled.numel() and labelled.max() >= self.num_classes:
+            bad = int(labelled.max())
+            raise ValueError(f"{self.name} target holds class id {bad} but the model predicts {self.num_classes} "
+                             f"classes (0..{self.num_classes - 1}); pass num_classes={bad + 1} or check the "
+                             f"dataset's class list (or, if {bad} marks unlabelled pixels, ignore_index={bad})")
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
         if target.device.type == "cpu":      # on a GPU an out-of-range id is caught once, before training
             self.check_target(target)
-        return F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX)
+        return F.cross_entropy(output.float(), target, ignore_index=self.ignore_index)
 
     def predict(self, output: Tensor) -> Tensor:
         return output.argmax(dim=1)
 
     def stats(self, output: Tensor, target: Tensor) -> Tensor:
+        target = self.prepare_target(target)
         self.check_shapes(output, target)
-        return confusion_matrix(self.predict(output), target, self.num_classes, IGNORE_INDEX)
+        return confusion_matrix(self.predict(output), target, self.num_classes, self.ignore_index)
 
     def scores(self, stats: Tensor) -> dict[str, float]:
         return segmentation_scores(stats)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from mtl_course.device import get_device
 from mtl_course.models import MultiTaskNet
+from mtl_course.models.trunk import check_image_values
 from mtl_course.tasks import Task
 from mtl_course.train.batches import iterate, steps_per_epoch, to_tensors
 from mtl_course.train.gradients import LEVELS, pairwise_cosines
@@ -170,9 +171,12 @@ def data_keys(model: MultiTaskNet, tasks: Sequence[Task]) -> list[str]:
 
 def resident(data: Any, tasks: Sequence[Task], keys: Sequence[str],
              device: torch.device | None = None) -> dict[str, Tensor] | None:
-    """The split stacked in memory (on `device` if given) after checking every task's targets; None if it
-    does not fit (then it is read batch by batch) or if data is None."""
+    """The split stacked in memory (on `device` if given) after checking every task's targets and the images'
+    values; None if it does not fit (then it is read batch by batch) or if data is None."""
     stacked = to_tensors(data, keys) if data is not None else None
     for task in tasks if stacked is not None else []:
         task.check_target(stacked[task.target])
+    images = stacked[keys[0]] if stacked is not None else None     # keys[0]: the model's input
+    if images is not None and images.is_floating_point() and images.dim() == 4 and images.shape[1] == 3:
+        check_image_values(images)                                   # once, whatever the device
     return {k: v.to(device) for k, v in stacked.items()} if stacked is not None and device is not None else stacked

@@ -12,6 +12,7 @@ Conventions (sum objective, heads keep their own gradient, each method's scale):
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping
 
 from mtl_course.weighting.aligned import AlignedMTL
@@ -47,7 +48,9 @@ def get_weighting(name: str | Mapping[str, float] | Weighting, **hparams: Any) -
     if isinstance(name, Mapping):
         return Fixed(name)
     if name not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {name!r}; valid names are {sorted(WEIGHTINGS)}")
+        close = difflib.get_close_matches(str(name).lower(), WEIGHTINGS, n=1)
+        raise ValueError(f"unknown weighting {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                         + f" Valid names are {sorted(WEIGHTINGS)}")
     try:
         return WEIGHTINGS[name](**hparams)
     except TypeError as error:
