@@ -1,6 +1,6 @@
 """Mutation testing of the metrics and the tasks: would the tests notice a plausible wrong convention?
 
-    python benchmarks/mutation.py [--files mtl_course/metrics/depth.py ...] [--list]
+    python benchmarks/mutation.py [--files mtl_course/metrics/depth.py ...] [--list] [--only-survivors LOG]
 
 Each mutant changes one thing in one file, the kind of slip that gives another convention or a bug:
 a comparison's boundary (< vs <=, > vs >=), == vs !=, + vs -, * vs /, mean vs sum, min vs max,
@@ -81,7 +81,7 @@ def mutations(tree: ast.AST) -> list[tuple[int, str, object]]:
                 found.append((index, f"line {line}: {node.value} -> {not node.value}", ("const", not node.value)))
             elif isinstance(node.value, int):
                 found.append((index, f"line {line}: {node.value} -> {node.value + 1}", ("const", node.value + 1)))
-            else:
+            elif node.value != 0:                           # halving 0.0 would change nothing
                 found.append((index, f"line {line}: {node.value} -> {node.value / 2}", ("const", node.value / 2)))
     return found
 
@@ -134,16 +134,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", nargs="*", type=Path, default=FILES)
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument("--only-survivors", type=Path, default=None,
+                        help="the output of an earlier run: test again only the mutants it lists as survivors")
     args = parser.parse_args()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT / "tests"))
     import torch  # noqa: F401  (imported once, before the forks)
+    earlier = None
+    if args.only_survivors:
+        earlier = {line.removeprefix("survived: ").strip() for line in args.only_survivors.read_text().splitlines()
+                   if line.startswith("survived: ")}
     total, dead, survivors = 0, 0, []
     start = time.perf_counter()
     for path in args.files:
         path = path.resolve()
         tree = ast.parse(path.read_text())
         for index, description, how in mutations(tree):
+            if earlier is not None and f"{path.relative_to(ROOT)} {description}" not in earlier:
+                continue
             total += 1
             if args.list:
                 print(f"{path.relative_to(ROOT)} {description}")

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from mtl_course.metrics.bsds import (DELETE_FIRST, DELETE_SECOND, NEIGHBOURS, _deletable, bsds_counts, bsds_scores,
-                                     match_counts, thin)
+from mtl_course.metrics.bsds import (DELETE_FIRST, DELETE_SECOND, MAX_DIST, NEIGHBOURS, THRESHOLDS, _deletable,
+                                     bsds_counts, bsds_scores, match_counts, thin)
 
 
 def line_maps(size: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,3 +130,50 @@ def test_counts_add_up_over_batches():
     truth = (torch.rand(4, 1, 32, 32, generator=gen) > 0.9).float()
     prob = torch.rand(4, 1, 32, 32, generator=gen)
     assert torch.equal(bsds_counts(prob, truth), bsds_counts(prob[:1], truth[:1]) + bsds_counts(prob[1:], truth[1:]))
+
+
+def test_a_single_predicted_pixel_on_a_true_pixel_is_one_match():
+    truth = torch.zeros(2, 6, 6, dtype=torch.bool)
+    truth[:, 3, 3] = True
+    predicted = torch.zeros(2, 6, 6, dtype=torch.bool)
+    predicted[0, 3, 3] = True                                # image 0: one right pixel; image 1: none
+    assert match_counts(predicted, truth, radius=0.5).tolist() == [1, 0]
+
+
+def test_low_scores_are_exact_and_ods_can_be_at_a_later_threshold():
+    truth = torch.zeros(1, 1, 32, 32)
+    truth[0, 0, 8, 4:28] = 1                                 # 24 true pixels
+    prob = torch.zeros(1, 1, 32, 32)
+    prob[0, 0, 8, 4:10] = 0.9                                # 6 right at every threshold
+    prob[0, 0, 20, 4:22] = 0.3                               # 18 wrong, only at the low threshold
+    thresholds = torch.tensor([0.2, 0.5])
+    result = bsds_scores(bsds_counts(prob, truth, thresholds=thresholds), thresholds)
+    # t = 0.2: P = 6 / 24, R = 6 / 24, F = 0.25; t = 0.5: P = 1, R = 0.25, F = 0.4
+    assert result["threshold"] == pytest.approx(0.5) and result["f_score"] == pytest.approx(0.4)
+    low = bsds_scores(bsds_counts(prob, truth, thresholds=thresholds[:1]), thresholds[:1])
+    assert low["f_score"] == pytest.approx(0.25) and low["precision"] == low["recall"] == 0.25
+
+
+def test_the_bsds_defaults():
+    assert MAX_DIST == 0.0075                                # BSDS's maxDist
+    assert len(THRESHOLDS) == 50
+    assert THRESHOLDS[0].item() == pytest.approx(0.01) and THRESHOLDS[-1].item() == pytest.approx(0.99)
+    truth = torch.zeros(1, 1, 96, 96)                        # 0.0075 * 135.8 = 1.02 px: a 1-pixel shift matches
+    truth[0, 0, 40, 10:80] = 1
+    assert bsds_scores(bsds_counts(torch.roll(truth, 1, dims=2), truth))["f_score"] == 1.0
+
+
+def test_a_probability_equal_to_the_threshold_is_an_edge():
+    truth, prob = line_maps()
+    at_threshold = prob * 0.5                                # exactly 0.5 on the line
+    result = bsds_scores(bsds_counts(at_threshold, truth, thresholds=torch.tensor([0.5])), torch.tensor([0.5]))
+    assert result["f_score"] == 1.0
+
+
+def test_one_predicted_pixel_gives_precision_one():
+    truth = torch.zeros(1, 1, 32, 32)
+    truth[0, 0, 10, 10:12] = 1                               # two true pixels
+    prob = torch.zeros(1, 1, 32, 32)
+    prob[0, 0, 10, 10] = 0.9                                 # one predicted, on one of them
+    result = scores(prob, truth)
+    assert (result["precision"], result["recall"]) == (1.0, 0.5) and result["f_score"] == pytest.approx(2 / 3)

@@ -149,7 +149,7 @@ def test_multilabel_f1_is_macro_not_micro_and_skips_unseen_labels():
 
 def test_multilabel_threshold_half_is_positive_and_nothing_seen_is_nan():
     counts = multilabel_counts(torch.tensor([[0.5, 0.4999]]), torch.tensor([[1.0, 0.0]]))
-    assert counts[:, 0].tolist() == [1, 0]               # p = 0.5 is a positive prediction
+    assert counts.tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]   # (TP, FP, FN, TN): p = 0.5 is positive, 0.4999 not
     nothing = multilabel_scores(multilabel_counts(torch.tensor([[0.1, 0.2]]), torch.tensor([[0.0, 0.0]])))
     assert math.isnan(nothing["f1"]) and nothing["accuracy"] == exact(1.0)
 
@@ -188,3 +188,108 @@ def test_no_valid_pixel_gives_nan_not_zero():
     assert all(math.isnan(v) for v in depth_scores(depth_sums(pred, torch.zeros(1, 1, 2, 2))).values())
     assert all(math.isnan(v) for v in normal_scores(normal_stats(torch.ones(1, 3, 2, 2),
                                                                  torch.zeros(1, 3, 2, 2))).values())
+
+
+def test_delta_m_takes_each_metrics_own_direction_not_its_tasks():
+    normals, labels = get_task("normals"), get_task("labels", num_classes=4)
+    names = {"normals": ["mean_angle", "median_angle", "within_11.25", "within_22.5", "within_30"],
+             "labels": ["f1", "accuracy"]}
+    stl = {task: {m: 2.0 for m in metrics} for task, metrics in names.items()}
+    mtl = {task: {m: 2.2 for m in metrics} for task, metrics in names.items()}      # every value 10 % higher
+    # normals: angles worse (-10, -10), "within" better (+10 x 3) -> +2 %; labels: +10 % -> delta_m = 6 %
+    assert delta_m(mtl, stl, [normals, labels], metrics=names) == pytest.approx(6.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("scores", [{"semseg": {"miou": 0.5}}, {"depth": {"rmse": 0.5}}], ids=["no task", "no metric"])
+def test_delta_m_names_the_missing_task_or_metric(scores):
+    with pytest.raises(KeyError, match=r"mtl_scores has no 'depth' / 'abs_err' score; it holds"):
+        delta_m(scores, {"depth": {"abs_err": 0.5}}, [get_task("depth")])
+
+
+# --- edges, the tolerance protocol (the lessons' metric so far) ---------------------------------------------
+def test_tolerance_protocol_is_chessboard_and_counts_the_threshold_itself():
+    from mtl_course.metrics import edge_counts, edge_scores
+
+    truth = torch.zeros(1, 1, 8, 8)
+    truth[0, 0, 2, 2] = truth[0, 0, 5, 5] = 1
+    prob = torch.zeros(1, 1, 8, 8)
+    prob[0, 0, 3, 3] = 0.5                                   # diagonal neighbour of (2, 2): chessboard distance 1
+    counts = edge_counts(prob, truth, tolerance=1, thresholds=torch.tensor([0.5]))
+    assert counts[0].tolist() == [1, 1, 2, 1]                # predicted at p == threshold; city-block would miss it
+    assert edge_scores(counts, torch.tensor([0.5]))["f_score"] == pytest.approx(2 / 3)
+
+
+def test_a_label_seen_once_counts_in_the_mean_f1():
+    counts = multilabel_counts(torch.tensor([[0.9, 0.1]]), torch.tensor([[1.0, 1.0]]))   # label 2: one FN
+    assert multilabel_scores(counts)["f1"] == exact((1.0 + 0.0) / 2)
+
+
+def test_task_specs_name_the_key_only_when_it_differs():
+    assert get_task("depth").spec() == {"name": "depth", "initial_depth": 5.0}
+    assert get_task("semseg", num_classes=6, key="other").spec() == {"name": "semseg", "num_classes": 6, "key": "other"}
+    assert get_task("semseg", num_classes=6, ignore_index=-1).spec() == {"name": "semseg", "num_classes": 6,
+                                                                         "ignore_index": -1}
+
+
+def test_edges_task_protocols():
+    from mtl_course.metrics import bsds_counts, bsds_scores
+
+    assert get_task("edges").spec() == {"name": "edges", "tolerance": 1}
+    bsds = get_task("edges", protocol="bsds")
+    assert get_task(**bsds.spec()).spec() == bsds.spec() == {"name": "edges", "protocol": "bsds", "max_dist": 0.0075}
+    gen = torch.Generator().manual_seed(0)
+    logits, target = torch.randn(2, 1, 32, 32, generator=gen), (torch.rand(2, 1, 32, 32, generator=gen) > 0.8).float()
+    assert bsds.metrics(logits, target) == bsds_scores(bsds_counts(torch.sigmoid(logits), target))
+    assert "ois" in bsds.metrics(logits, target) and "ois" not in get_task("edges").metrics(logits, target)
+    with pytest.raises(ValueError, match="unknown edge protocol 'BSDS'"):
+        get_task("edges", protocol="BSDS")
+
+
+@pytest.mark.parametrize("name", ["semseg", "labels"])
+def test_two_classes_is_the_smallest_valid_count(name):
+    assert get_task(name, num_classes=2).num_classes == 2
+    with pytest.raises(ValueError, match="num_classes >= 2"):
+        get_task(name, num_classes=1)
+
+
+def test_semseg_predicts_the_highest_logit_and_refuses_the_first_id_beyond_the_classes():
+    task = get_task("semseg", num_classes=3)
+    logits = torch.tensor([[[[5.0, -1.0]], [[0.0, 4.0]], [[1.0, 0.0]]]])           # [1, 3, 1, 2]
+    assert task.predict(logits).tolist() == [[[0, 1]]]
+    assert task.metrics(logits, torch.tensor([[[0, 1]]]))["miou"] == 1.0
+    with pytest.raises(ValueError, match="class id 3 but the model predicts 3 classes"):
+        task.loss(logits, torch.tensor([[[0, 3]]]))
+
+
+def test_normals_prediction_is_unit_length_per_pixel():
+    output = torch.tensor([[[[3.0, 0.0]], [[4.0, 0.0]], [[0.0, 2.0]]]])             # [1, 3, 1, 2]
+    unit = get_task("normals").predict(output)
+    assert torch.allclose(unit.norm(dim=1), torch.ones(1, 1, 2))
+    assert unit[0, :, 0, 0].tolist() == pytest.approx([0.6, 0.8, 0.0])
+
+
+def test_delta_m_edge_metrics_are_all_higher_is_better():
+    edges = get_task("edges", protocol="bsds")
+    stl = {"edges": {"precision": 0.5, "recall": 0.5, "ois": 0.5}}
+    mtl = {"edges": {"precision": 0.6, "recall": 0.6, "ois": 0.6}}
+    assert delta_m(mtl, stl, [edges], metrics={"edges": ["precision", "recall", "ois"]}) == pytest.approx(20.0)
+
+
+def test_tolerance_protocol_defaults_and_a_single_predicted_pixel():
+    from mtl_course.metrics import edge_counts, edge_scores
+    from mtl_course.metrics.edges import THRESHOLDS
+
+    assert len(THRESHOLDS) == 19 and THRESHOLDS[0].item() == pytest.approx(0.05)
+    assert THRESHOLDS[-1].item() == pytest.approx(0.95)
+    truth = torch.zeros(1, 1, 8, 8)
+    truth[0, 0, 2, 2:4] = 1
+    prob = torch.zeros(1, 1, 8, 8)
+    prob[0, 0, 4, 2] = 0.9                                   # 2 pixels below the line: outside the default 1 px
+    assert edge_scores(edge_counts(prob, truth))["f_score"] == 0.0
+    prob[0, 0, 4, 2], prob[0, 0, 3, 2] = 0.0, 0.9            # 1 pixel below: one predicted pixel, precision 1
+    result = edge_scores(edge_counts(prob, truth))
+    assert (result["precision"], result["recall"]) == (1.0, 1.0)       # no one-to-one: it "finds" both
+
+
+def test_task_repr_shows_its_arguments():
+    assert repr(get_task("semseg", num_classes=6)) == "SemSeg(num_classes=6)"
