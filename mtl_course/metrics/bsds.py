@@ -31,6 +31,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 from torch import Tensor
 
+from mtl_course.metrics.edges import precision_recall_f
+
 MAX_DIST = 0.0075                              # the BSDS default, a fraction of the image diagonal
 THRESHOLDS = torch.linspace(0.01, 0.99, 50)    # BSDS uses 99; 50 resolve the best F to within 0.02 in t
 
@@ -147,18 +149,9 @@ def bsds_counts(prob: Tensor, target: Tensor, max_dist: float = MAX_DIST, thresh
     n_predicted = predicted.view(levels, batch, -1).sum(-1).cpu().double()
     n_truth = truth.view(batch, -1).sum(-1).cpu().double().expand(levels, batch)
     per_image = torch.stack([n_predicted, matched, n_truth, matched], dim=-1)          # [T, B, 4]
-    best = _f_score(per_image).argmax(0)                                                # each image's best t
+    best = precision_recall_f(per_image)[2].argmax(0)                   # each image's best t
     own_best = per_image[best, torch.arange(batch)].sum(0)
     return torch.cat([per_image.sum(1), own_best[None]])
-
-
-def _f_score(counts: Tensor) -> Tensor:
-    """F from (predicted, matched, truth, matched) counts [..., 4]; 0 where precision + recall is 0."""
-    predicted, correct, truth, found = counts.unbind(-1)
-    precision = torch.where(predicted > 0, correct / predicted.clamp(min=1), torch.zeros_like(correct))
-    recall = torch.where(truth > 0, found / truth.clamp(min=1), torch.zeros_like(found))
-    total = precision + recall
-    return torch.where(total > 0, 2 * precision * recall / total.clamp(min=1e-12), torch.zeros_like(total))
 
 
 def bsds_scores(counts: Tensor, thresholds: Tensor = THRESHOLDS) -> dict[str, float]:
@@ -166,9 +159,7 @@ def bsds_scores(counts: Tensor, thresholds: Tensor = THRESHOLDS) -> dict[str, fl
     NaN for all when the data holds no true edge pixel (nothing to find)."""
     if counts[:-1, 2].sum() == 0:
         return {k: math.nan for k in ("f_score", "precision", "recall", "threshold", "ois")}
-    ods = counts[:-1]
-    f = _f_score(ods)
+    precision, recall, f = precision_recall_f(counts[:-1])
     best = int(f.argmax())
-    predicted, correct, truth, found = ods[best].tolist()
-    return {"f_score": f[best].item(), "precision": correct / predicted if predicted else 0.0,
-            "recall": found / truth, "threshold": thresholds[best].item(), "ois": _f_score(counts[-1]).item()}
+    return {"f_score": f[best].item(), "precision": precision[best].item(), "recall": recall[best].item(),
+            "threshold": thresholds[best].item(), "ois": precision_recall_f(counts[-1])[2].item()}

@@ -34,13 +34,19 @@ def edge_counts(prob: Tensor, target: Tensor, tolerance: int = 1, thresholds: Te
     return torch.stack(rows).double()
 
 
-def edge_scores(counts: Tensor, thresholds: Tensor = THRESHOLDS) -> dict[str, float]:
-    """f_score, precision, recall at the threshold with the best F (returned as `threshold`)."""
-    predicted, correct, truth, found = counts.unbind(1)
+def precision_recall_f(counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Precision, recall and F from (predicted, correct, true, found) counts [..., 4] (0 where undefined)."""
+    predicted, correct, truth, found = counts.unbind(-1)
     precision = torch.where(predicted > 0, correct / predicted.clamp(min=1), torch.zeros_like(correct))
     recall = torch.where(truth > 0, found / truth.clamp(min=1), torch.zeros_like(found))
-    f_score = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12),
-                          torch.zeros_like(precision))
+    total = precision + recall
+    f_score = torch.where(total > 0, 2 * precision * recall / total.clamp(min=1e-12), torch.zeros_like(total))
+    return precision, recall, f_score
+
+
+def edge_scores(counts: Tensor, thresholds: Tensor = THRESHOLDS) -> dict[str, float]:
+    """f_score, precision, recall at the threshold with the best F (returned as `threshold`)."""
+    precision, recall, f_score = precision_recall_f(counts)
     best = int(f_score.argmax())
     return {"f_score": f_score[best].item(), "precision": precision[best].item(),
             "recall": recall[best].item(), "threshold": thresholds[best].item()}
