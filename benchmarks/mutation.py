@@ -70,7 +70,8 @@ def mutations(tree: ast.AST) -> list[tuple[int, str, object]]:
             new = SWAP_BINOP[type(node.op)]
             found.append((index, f"line {line}: {type(node.op).__name__} -> {new.__name__}", ("binop", new)))
         elif isinstance(node, ast.Attribute) and node.attr in SWAP_METHOD:
-            found.append((index, f"line {line}: .{node.attr} -> .{SWAP_METHOD[node.attr]}", ("attr", SWAP_METHOD[node.attr])))
+            new_name = SWAP_METHOD[node.attr]
+            found.append((index, f"line {line}: .{node.attr} -> .{new_name}", ("attr", new_name)))
         elif isinstance(node, ast.BoolOp):
             new = ast.Or if isinstance(node.op, ast.And) else ast.And
             found.append((index, f"line {line}: {type(node.op).__name__} -> {new.__name__}", ("boolop", new)))

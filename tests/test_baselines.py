@@ -32,6 +32,27 @@ def test_saved_scores_merge_by_task(tmp_path, monkeypatch):
     assert results_path(other) != results_path(TINY)          # other settings, other file
 
 
+def test_scores_saved_under_another_task_definition_are_retrained(tmp_path, monkeypatch):
+    """A baseline file from before the edge metric changed (no specs, or another protocol) must not be read."""
+    monkeypatch.setenv("MTL_COURSE_CACHE", str(tmp_path))
+    save_stl_scores({"edges": {"f_score": 0.98}, "depth": {"abs_err": 0.3}}, TINY)
+    saved = json.loads(results_path(TINY).read_text())
+    assert saved["specs"] == {"edges": {"name": "edges", "max_dist": 0.0075},
+                              "depth": {"name": "depth", "initial_depth": 5.0}}
+    saved["specs"]["edges"] = {"name": "edges", "protocol": "tolerance", "tolerance": 1}
+    results_path(TINY).write_text(json.dumps(saved))
+    trained = []
+    monkeypatch.setattr(baselines, "train_single_task", lambda name, *a, **k: trained.append(name) or (None, None))
+    monkeypatch.setattr(baselines, "evaluate", lambda model, tasks, data: {tasks[0].name: {"f_score": 0.7}})
+    assert stl_scores(["edges", "depth"], TINY) == {"edges": {"f_score": 0.7}, "depth": {"abs_err": 0.3}}
+    assert trained == ["edges"]                                # depth's saved score still counts
+    del saved["specs"]                                         # a file written before specs were saved
+    results_path(TINY).write_text(json.dumps(saved))
+    trained.clear()
+    stl_scores(["depth"], TINY)
+    assert trained == ["depth"]
+
+
 def test_depth_head_starts_at_a_typical_depth():
     model = build_model([get_task("depth", initial_depth=4.0)])
     assert model.heads["depth"].layers[-1].bias.item() == pytest.approx(4.0)

@@ -42,6 +42,18 @@ def test_thinning_equals_scikit_image_thin():
         assert torch.equal(thin(masks), expected)
 
 
+def test_packing_64_maps_to_a_word_thins_each_map_on_its_own():
+    """thin packs map 64k + j into bit j of word k (bit 63 is the sign bit): 130 maps fill three words, the last
+    partly; each must come out as if thinned alone, whatever its neighbours in the word."""
+    gen = torch.Generator().manual_seed(1)
+    masks = torch.nn.functional.avg_pool2d(torch.rand(130, 1, 24, 24, generator=gen), 5, 1, 2)[:, 0] > 0.5
+    masks[63] = True                                         # the sign bit's map: a full square
+    masks[64] = False                                        # an empty map next to it
+    alone = torch.stack([thin(m[None])[0] for m in masks])
+    assert torch.equal(thin(masks), alone)
+    assert alone[63].sum() < masks[63].sum() and not alone[64].any()
+
+
 def test_a_thick_prediction_of_a_thin_line_thins_back_to_it():
     truth, _ = line_maps()
     thick = torch.zeros_like(truth)

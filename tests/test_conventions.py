@@ -234,13 +234,14 @@ def test_task_specs_name_the_key_only_when_it_differs():
 def test_edges_task_protocols():
     from mtl_course.metrics import bsds_counts, bsds_scores
 
-    assert get_task("edges").spec() == {"name": "edges", "tolerance": 1}
-    bsds = get_task("edges", protocol="bsds")
-    assert get_task(**bsds.spec()).spec() == bsds.spec() == {"name": "edges", "protocol": "bsds", "max_dist": 0.0075}
+    bsds, tolerance = get_task("edges"), get_task("edges", protocol="tolerance")
+    assert get_task(**bsds.spec()).spec() == bsds.spec() == {"name": "edges", "max_dist": 0.0075}
+    assert get_task(**tolerance.spec()).spec() == tolerance.spec() == {"name": "edges", "protocol": "tolerance",
+                                                                       "tolerance": 1}
     gen = torch.Generator().manual_seed(0)
     logits, target = torch.randn(2, 1, 32, 32, generator=gen), (torch.rand(2, 1, 32, 32, generator=gen) > 0.8).float()
     assert bsds.metrics(logits, target) == bsds_scores(bsds_counts(torch.sigmoid(logits), target))
-    assert "ois" in bsds.metrics(logits, target) and "ois" not in get_task("edges").metrics(logits, target)
+    assert "ois" in bsds.metrics(logits, target) and "ois" not in tolerance.metrics(logits, target)
     with pytest.raises(ValueError, match="unknown edge protocol 'BSDS'"):
         get_task("edges", protocol="BSDS")
 

@@ -35,7 +35,7 @@ class Setup:
 
 @dataclass(frozen=True)
 class LessonSetup(Setup):
-    """Data and training settings shared by lessons 01-04 (sized for ~25 s per model on a laptop CPU).
+    """Data and training settings shared by lessons 01-04 (sized for ~30 s per model on a laptop CPU).
 
     48x48 images: on a 2-core CPU, 6 epochs at 48x48 beat 4 epochs at 64x64 on every task in less time.
     """
