@@ -51,7 +51,7 @@ def test_hard_sharing_shares_the_encoder_gradient(all_tasks):
 
 @pytest.mark.parametrize("kwargs, phrase", [
     ({"encoder": "vgg"}, r"unknown encoder 'vgg'; valid values are \['unet', 'resnet18'\]"),
-    ({"sharing": "soft"}, r"unknown sharing 'soft'; valid values are \['hard', 'none'\]"),
+    ({"sharing": "soft"}, r"unknown sharing 'soft'; valid values are \['hard', 'none', 'cross_stitch', 'attention'\]"),
     ({"branch": "neck"}, "unknown branch"),
     ({"pretrained": "coco"}, "unknown pretrained"),
     ({"pretrained": "imagenet"}, "only for encoder='resnet18'"),

@@ -58,7 +58,8 @@ def test_labels_loss_is_bce_with_logits():
 
 def test_directions_and_primary_metrics():
     assert {n: (get_task(n, **({"num_classes": 3} if n in ("semseg", "labels") else {})).higher_is_better)
-            for n in TASKS} == {"semseg": True, "depth": False, "edges": True, "normals": False, "labels": True}
+            for n in TASKS} == {"semseg": True, "depth": False, "edges": True, "normals": False, "labels": True,
+                                "consistency": False}
 
 
 @pytest.mark.parametrize("name, kwargs, output, target", [
@@ -86,7 +87,7 @@ def test_semseg_class_id_out_of_range():
 
 
 def test_unknown_task_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown task 'depht'; valid tasks are \['depth', 'edges'"):
+    with pytest.raises(ValueError, match=r"unknown task 'depht'; valid tasks are \['consistency', 'depth', 'edges'"):
         get_task("depht")
 
 

@@ -5,9 +5,14 @@ Where the tasks branch is what goes into the trunk and what into each head:
     sharing="hard", branch="head"      trunk = encoder + decoder, each head a small DenseHead / ImageHead
     sharing="hard", branch="decoder"   trunk = encoder only, each dense head its own decoder (DecoderHead)
     sharing="none"                     nothing shared: each head is a whole single-task network
+    sharing="cross_stitch"             one encoder per task, mixed after every stage (models/cross_stitch.py);
+                                       each task its own decoder and head
+    sharing="attention"                one shared encoder, each task's masks on it (models/attention.py);
+                                       each task its own decoder and head
 
     model = build_model([semseg, depth], encoder="unet")
     outputs = model(images)            # {"semseg": [B, 6, H, W], "depth": [B, 1, H, W]}
+    count_parameters(model), count_macs(model, 64)    # its size, and its cost on a 64x64 image
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from typing import Any, Sequence
 import torch
 import torchvision
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
+from mtl_course.models.attention import TaskAttention
+from mtl_course.models.cross_stitch import CrossStitchTrunk, OwnFeatures
 from mtl_course.models.decoder import Decoder
 from mtl_course.models.encoders import ResNetEncoder, UNetEncoder
 from mtl_course.models.heads import DecoderHead, DenseHead, ImageHead
@@ -27,7 +35,7 @@ from mtl_course.models.trunk import Trunk
 from mtl_course.tasks import Task, get_task
 
 ENCODERS = ("unet", "resnet18")
-SHARINGS = ("hard", "none")
+SHARINGS = ("hard", "none", "cross_stitch", "attention")
 BRANCHES = ("head", "decoder")
 PRETRAINED = (None, "course", "imagenet")
 DECODER_WIDTHS = {"unet": [16, 32, 64, 128], "resnet18": [32, 64, 128, 256]}
@@ -63,6 +71,30 @@ def no_sharing(tasks: Sequence[Task], encoder: str = "unet",
                                         for t in tasks})
 
 
+def own_path(task: Task, encoder: nn.Module, name: str) -> nn.Module:
+    """A task's own decoder and head over an encoder's pyramid (image-level tasks: an ImageHead on its last map)."""
+    if not task.dense:
+        return ImageHead(encoder.channels[-1], task.out_channels)
+    return DecoderHead(new_decoder(encoder, name),
+                       DenseHead(FEATURE_CHANNELS, task.out_channels, initial_bias=task.initial_bias))
+
+
+def cross_stitch_sharing(tasks: Sequence[Task], encoder: str = "unet",
+                         weights: torchvision.models.ResNet18_Weights | None = None) -> MultiTaskNet:
+    """One encoder per task, mixed by cross-stitch units after every stage; each task its own decoder and head."""
+    encoders = {t.name: new_encoder(encoder, weights) for t in tasks}
+    heads = {t.name: OwnFeatures(t.name, own_path(t, encoders[t.name], encoder)) for t in tasks}
+    return MultiTaskNet(CrossStitchTrunk(encoders), heads, shared_features=False)
+
+
+def attention_sharing(tasks: Sequence[Task], encoder: str = "unet",
+                      weights: torchvision.models.ResNet18_Weights | None = None) -> MultiTaskNet:
+    """One shared encoder (the trunk); each task's attention masks on its stages, then its own decoder and head."""
+    shared_encoder = new_encoder(encoder, weights)
+    heads = {t.name: TaskAttention(shared_encoder.channels, own_path(t, shared_encoder, encoder)) for t in tasks}
+    return MultiTaskNet(Trunk(shared_encoder), heads)
+
+
 def _as_tasks(tasks: Any) -> list[Task]:
     if isinstance(tasks, (Task, str)):
         tasks = [tasks]
@@ -72,6 +104,9 @@ def _as_tasks(tasks: Any) -> list[Task]:
     for t in tasks:
         if not isinstance(t, Task):
             raise TypeError(f"tasks must be Task objects from get_task(...), got {type(t).__name__}")
+        if not t.own_output:
+            raise ValueError(f"{t.name} is a loss on other tasks' outputs, not a task the model predicts: build the "
+                             f"model for the tasks it reads ({', '.join(t.reads)}) and pass {t.name} to fit only")
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"each task may appear once, got {names}")
@@ -79,17 +114,21 @@ def _as_tasks(tasks: Any) -> list[Task]:
 
 
 def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: str = "hard",
-                pretrained: str | None = None, branch: str = "head", seed: int | None = None) -> MultiTaskNet:
+                pretrained: str | None = None, branch: str | None = None, seed: int | None = None) -> MultiTaskNet:
     """Build a network with one output per task.
 
     Args:
         tasks:      Task objects (see mtl_course.tasks.get_task)
         encoder:    "unet" (small: 1.2 M parameters for 5 tasks, fast on a CPU) or "resnet18" (torchvision)
-        sharing:    "hard" (one shared trunk) or "none" (an independent network per task)
+        sharing:    "hard" (one shared trunk), "none" (an independent network per task), "cross_stitch" (one
+                    network per task, their encoder stages mixed by learned cross-stitch units, Misra et al.
+                    2016) or "attention" (one shared encoder, per-task soft attention masks on each stage, MTAN,
+                    Liu et al. 2019); every sharing works with both encoders and every pretrained choice
         pretrained: None (random init), "imagenet" (torchvision weights, resnet18 only; needs the
                     weight file or internet) or "course" (the backbone the course ships, unet only;
-                    see mtl_course.models.pretrained)
-        branch:     with sharing="hard": "head" puts the decoder in the trunk, "decoder" gives each task its own
+                    see mtl_course.models.pretrained); with one encoder per task, each starts from it
+        branch:     with sharing="hard": "head" (the default) puts the decoder in the trunk, "decoder" gives each
+                    task its own. cross_stitch and attention always give each task its own decoder ("decoder")
         seed:       draw the initial weights from a generator seeded with `seed`, whatever ran before (the
                     global random state is left as it was); None: from the global random state, as torch does
     Returns:
@@ -97,9 +136,13 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
     """
     tasks = _as_tasks(tasks)
     for name, value, valid in (("encoder", encoder, ENCODERS), ("sharing", sharing, SHARINGS),
-                               ("branch", branch, BRANCHES), ("pretrained", pretrained, PRETRAINED)):
+                               ("branch", branch, (*BRANCHES, None)), ("pretrained", pretrained, PRETRAINED)):
         if value not in valid:
-            raise ValueError(f"unknown {name} {value!r}; valid values are {list(valid)}")
+            raise ValueError(f"unknown {name} {value!r}; valid values are {[v for v in valid if v is not None]}")
+    if sharing in ("cross_stitch", "attention") and branch == "head":
+        raise ValueError(f"sharing={sharing!r} gives every task its own decoder; branch='head' (one decoder in the "
+                         f"trunk) exists only for sharing='hard'. Leave branch out, or pass branch='decoder'")
+    branch = "decoder" if sharing in ("cross_stitch", "attention") else branch or "head"
     weights = None
     if pretrained == "imagenet":
         if encoder != "resnet18":
@@ -109,8 +152,12 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        model = (hard_sharing(tasks, encoder, branch, weights) if sharing == "hard"
-                 else no_sharing(tasks, encoder, weights))
+        if sharing == "hard":
+            model = hard_sharing(tasks, encoder, branch, weights)
+        elif sharing == "none":
+            model = no_sharing(tasks, encoder, weights)
+        else:
+            model = (cross_stitch_sharing if sharing == "cross_stitch" else attention_sharing)(tasks, encoder, weights)
     model.config = {"tasks": [t.spec() for t in tasks], "encoder": encoder, "sharing": sharing,
                     "branch": branch, "pretrained": pretrained, "seed": seed}
     if pretrained == "course":
@@ -123,3 +170,23 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (only those with requires_grad if trainable_only)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(model: nn.Module, size: int | tuple[int, int]) -> int:
+    """Multiply-adds of one forward pass on one image of size (H, W) (an int: square), in eval mode.
+
+    Counts what torch.utils.flop_counter counts, convolutions and matrix products (FLOPs / 2: one multiply and
+    one add per MAC), which are nearly all of a CNN's arithmetic. Not counted: batch norm, activations, pooling,
+    upsampling, and the elementwise products of attention masks and cross-stitch mixing.
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    device = next(model.parameters()).device
+    images = torch.zeros(1, 3, height, width, device=device)
+    was_training = model.training
+    model.eval()                                     # batch norm on running statistics: any batch size works
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(images)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2

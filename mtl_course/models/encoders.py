@@ -39,11 +39,16 @@ class UNetEncoder(nn.Module):
         """(name, module) of each stage, first to last: what transfer.freeze names."""
         return list(zip(self.stage_names, self.stages))
 
+    def run_stage(self, i: int, x: Tensor) -> Tensor:
+        """Stage i alone: stage i-1's output (the image for i = 0) -> float [B, channels[i], H / 2^i, W / 2^i].
+        A cross-stitch network (models/cross_stitch.py) mixes the tasks' maps between two stages."""
+        return self.stages[i](x if i == 0 else nn.functional.max_pool2d(x, 2))
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: float [B, 3, H, W] -> list of [B, channels[i], H / 2^i, W / 2^i]."""
         features = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x if i == 0 else nn.functional.max_pool2d(x, 2))
+        for i in range(len(self.stages)):
+            x = self.run_stage(i, x)
             features.append(x)
         return features
 
@@ -69,10 +74,16 @@ class ResNetEncoder(nn.Module):
         """(name, module) of each stage, first to last: what transfer.freeze names."""
         return [(name, getattr(self, name)) for name in self.stage_names]
 
+    def run_stage(self, i: int, x: Tensor) -> Tensor:
+        """Stage i alone: stage i-1's output (the image in [0, 1] for i = 0) -> the map at stride strides[i]."""
+        if i == 0:
+            return self.stem((x - self.mean) / self.std)
+        return self.layer1(self.pool(x)) if i == 1 else getattr(self, self.stage_names[i])(x)
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """x: float [B, 3, H, W] in [0, 1] -> 5 maps at strides 2, 4, 8, 16, 32."""
-        stem = self.stem((x - self.mean) / self.std)
-        c1 = self.layer1(self.pool(stem))
-        c2 = self.layer2(c1)
-        c3 = self.layer3(c2)
-        return [stem, c1, c2, c3, self.layer4(c3)]
+        features = []
+        for i in range(len(self.stage_names)):
+            x = self.run_stage(i, x)
+            features.append(x)
+        return features

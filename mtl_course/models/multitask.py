@@ -9,6 +9,9 @@ is declared in this class, and nowhere else:
     trunk                 the shared part; trunk(x) -> what every head reads (Features for a Trunk)
     heads                 {task: module}; heads[task](shared) -> that task's output
     shared_parameters()   the trunk's trainable parameters: what gradient methods combine
+    shared_features       True when trunk(x) is features that every head reads (hard sharing, attention): then
+                          fit(grad_level="features") takes the task gradients there. False for cross-stitch,
+                          where each head reads its own task's features (see models/cross_stitch.py)
     task_parameters()     every other trainable parameter (each serves one task)
     input_key             the data key the trunk reads: "image" (or "features", see transfer.cache)
     config                how build_model made it (save_checkpoint rebuilds it from this)
@@ -24,14 +27,18 @@ from torch import Tensor, nn
 
 
 class MultiTaskNet(nn.Module):
-    """Hard parameter sharing: one trunk that every task reads, one head per task."""
+    """Hard parameter sharing: one trunk that every task reads, one head per task.
+
+    The other architectures keep this frame: the trunk is whatever is shared (sharing="none": nothing, an
+    nn.Identity; cross-stitch: the task encoders and their mixing units), the heads the rest."""
 
     def __init__(self, trunk: nn.Module, heads: Mapping[str, nn.Module], input_key: str = "image",
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, shared_features: bool = True) -> None:
         super().__init__()
         self.trunk = trunk
         self.heads = nn.ModuleDict(heads)
         self.input_key = input_key
+        self.shared_features = shared_features
         self.config: dict[str, Any] = dict(config or {})
         self.pretrained_state: dict[str, Tensor] = {}
         self.backbone_info: dict[str, Any] = {}

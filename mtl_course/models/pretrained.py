@@ -30,7 +30,6 @@ from mtl_course._io import CorruptFileError, load_verified
 from mtl_course.models.decoder import Decoder
 from mtl_course.models.encoders import ResNetEncoder, UNetEncoder
 from mtl_course.models.multitask import MultiTaskNet
-from mtl_course.models.trunk import Trunk
 
 PRETRAINED_ENV = "MTL_COURSE_PRETRAINED"     # a folder to read course backbones from instead of the package's
 FORMAT = "mtl_course-backbone-1"
@@ -74,9 +73,9 @@ def imagenet_weights() -> torchvision.models.ResNet18_Weights:
     return weights
 
 
-def networks(model: MultiTaskNet) -> list[MultiTaskNet]:
-    """The networks in `model` that have an encoder: the model itself, or one per task (sharing="none")."""
-    found = [m for m in model.modules() if isinstance(m, MultiTaskNet) and isinstance(m.trunk, Trunk)]
+def encoders(model: MultiTaskNet) -> list[nn.Module]:
+    """The encoders in `model`: the shared one, or one per task (sharing="none" or "cross_stitch")."""
+    found = [m for m in model.modules() if isinstance(m, (UNetEncoder, ResNetEncoder))]
     if not found:
         raise ValueError(f"{type(model).__name__} has no encoder to load weights into; use build_model")
     return found
@@ -111,25 +110,24 @@ def load_backbone(model: MultiTaskNet, path: str | Path, sha256: str | None = No
     data = load_verified(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CorruptFileError(f"{path} is not a backbone file written by `python -m mtl_course pretrain`")
-    nets = networks(model)
-    want = ENCODER_NAMES.get(type(nets[0].trunk.encoder), type(nets[0].trunk.encoder).__name__)
+    found = encoders(model)
+    want = ENCODER_NAMES[type(found[0])]
     if data["encoder"] != want:
         raise ValueError(f"{path.name} holds weights for encoder {data['encoder']!r}, but this model's encoder is "
                          f"{want!r}: build the model with encoder={data['encoder']!r}, or pretrain a backbone for "
                          f"{want!r} with `python -m mtl_course pretrain --encoder {want}`")
     loaded = []
-    for net in nets:
-        parts = {"encoder": [net.trunk.encoder], "decoder": [m for m in net.modules() if isinstance(m, Decoder)]}
-        for part in data["parts"]:
-            prefix = part + "."
-            state = {k.removeprefix(prefix): v for k, v in data["state_dict"].items() if k.startswith(prefix)}
-            for module in parts[part]:
-                try:
-                    module.load_state_dict(state)
-                except RuntimeError as err:
-                    raise ValueError(f"the {part} in {path.name} does not fit this model's {part} (different "
-                                     f"layer sizes?): {err}") from None
-                loaded.append(module)
+    parts = {"encoder": found, "decoder": [m for m in model.modules() if isinstance(m, Decoder)]}
+    for part in data["parts"]:                   # each encoder (decoder) of the model starts from the file's
+        prefix = part + "."
+        state = {k.removeprefix(prefix): v for k, v in data["state_dict"].items() if k.startswith(prefix)}
+        for module in parts[part]:
+            try:
+                module.load_state_dict(state)
+            except RuntimeError as err:
+                raise ValueError(f"the {part} in {path.name} does not fit this model's {part} (different "
+                                 f"layer sizes?): {err}") from None
+            loaded.append(module)
     record_pretrained(model, loaded)
     model.backbone_info = {"parts": list(data["parts"]), **{k: data[k] for k in ("setup", "scores") if k in data}}
     return model

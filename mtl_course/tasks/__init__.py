@@ -5,6 +5,7 @@
     edges   = get_task("edges")
     normals = get_task("normals")
     labels  = get_task("labels", num_classes=6)   # image-level: which classes are present
+    consistency = get_task("consistency", between=("edges", "semseg"))   # a loss on two tasks' predictions
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mtl_course.tasks.base import MetricState, Task
+from mtl_course.tasks.consistency import Consistency, edge_disagreement, soft_boundaries
 from mtl_course.tasks.depth import Depth
 from mtl_course.tasks.edges import Edges
 from mtl_course.tasks.labels import Labels
@@ -19,7 +21,7 @@ from mtl_course.tasks.normals import Normals
 from mtl_course.tasks.semseg import SemSeg
 
 TASKS: dict[str, type[Task]] = {"semseg": SemSeg, "depth": Depth, "edges": Edges, "normals": Normals,
-                                "labels": Labels}
+                                "labels": Labels, "consistency": Consistency}
 
 
 def get_task(name: str, key: str | None = None, **kwargs: Any) -> Task:
@@ -35,8 +37,10 @@ def get_task(name: str, key: str | None = None, **kwargs: Any) -> Task:
         return task.rename(key) if key is not None else task
     except TypeError as err:
         raise TypeError(f"get_task({name!r}, ...): {err}. "
-                        + ("Pass num_classes=C, e.g. num_classes=len(ds.classes)."
-                           if name in ("semseg", "labels") else "This task takes no required arguments.")) from err
+                        + ("Pass num_classes=C, e.g. num_classes=len(ds.classes)." if name in ("semseg", "labels")
+                           else "It takes between=(edge task, segmentation task) and weight=." if name == "consistency"
+                           else "This task takes no required arguments.")) from err
 
 
-__all__ = ["Depth", "Edges", "Labels", "MetricState", "Normals", "SemSeg", "TASKS", "Task", "get_task"]
+__all__ = ["Consistency", "Depth", "Edges", "Labels", "MetricState", "Normals", "SemSeg", "TASKS", "Task",
+           "edge_disagreement", "get_task", "soft_boundaries"]

@@ -25,6 +25,7 @@ class Task:
     primary_metric: str = ""
     dense: bool = True           # per-pixel output [B, C, H, W]; False: per-image output [B, C]
     initial_bias: float | None = None   # where the head's output starts (None: the usual init)
+    own_output: bool = True      # False: a loss on other tasks' outputs (consistency), no head of its own
 
     def __init__(self, out_channels: int) -> None:
         self.out_channels = out_channels
@@ -48,6 +49,16 @@ class Task:
         return total + stats
 
     # --- shared ----------------------------------------------------------------------------
+    @property
+    def reads(self) -> list[str]:
+        """The model outputs this task's loss reads: its own (a consistency task reads two others')."""
+        return [self.name]
+
+    def inputs(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(output, target) for loss() and stats(), from the model's outputs and a batch (what fit and evaluate
+        call; a consistency task returns two tasks' outputs)."""
+        return outputs[self.name], batch[self.target]
+
     def rename(self, key: str) -> "Task":
         """Use `key` as this task's output name and target key (e.g. a second semseg task on other labels)."""
         self.name = self.target = key

@@ -22,7 +22,7 @@ from mtl_course.tasks import Task
 from mtl_course.train.batches import iterate, steps_per_epoch, to_tensors
 from mtl_course.train.gradients import LEVELS, pairwise_cosines
 from mtl_course.train.history import History
-from mtl_course.train.step import autocast, gradient_step, model_inputs, plain_step
+from mtl_course.train.step import autocast, check_level, gradient_step, model_inputs, plain_step
 from mtl_course.weighting import Weighting, get_weighting
 
 
@@ -36,7 +36,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
 
     Args:
         model:      a MultiTaskNet (from build_model, or MultiTaskNet(trunk, heads) of your own)
-        tasks:      the tasks to train; each task's loss is weighted by `weighting`
+        tasks:      the tasks to train; each task's loss is weighted by `weighting` (a consistency pseudo-task,
+                    get_task("consistency", ...), is one more loss, on two of the model's outputs)
         train, val: SyntheticScenes, a dict of stacked tensors, or a dataset of dict samples
         epochs, lr, batch_size, weight_decay: the usual; the optimiser is AdamW unless given
         weighting:  a name from mtl_course.weighting.WEIGHTINGS, a {task: weight} dict, or an object
@@ -45,7 +46,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         progress:   show a progress bar (a widget in Jupyter, text in a terminal); None: yes, unless the
                     environment variable MTL_COURSE_PROGRESS is "0" (the test suite sets it)
         grad_level: where per-task gradients are taken when a strategy needs them: "params" (the trunk's
-                    parameters; T backward passes) or "features" (the trunk's output, MGDA-UB style)
+                    parameters; T backward passes) or "features" (the trunk's output, MGDA-UB style; not for
+                    cross-stitch models, where no features are read by every head)
         track_conflict: also take per-task gradients for loss-based strategies, to record the pairwise
                     gradient cosines in history.grad_cosine (recorded anyway for gradient strategies);
                     an integer k does it every k-th step only (each such step costs T backward passes)
@@ -68,6 +70,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         raise ValueError("the model shares no trainable parameters (sharing='none', or a frozen trunk), so there are "
                          "no per-task shared gradients to compare or combine; build it with build_model(tasks, "
                          "sharing='hard'), or unfreeze part of the trunk")
+    if track_every:
+        check_level(model, grad_level)
     optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                                               lr=lr, weight_decay=weight_decay), weighting, lr)
     history = History(primary={t.name: t.primary_metric for t in tasks})
@@ -124,7 +128,8 @@ def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: 
             with autocast(device):
                 outputs = model(model_inputs(model, batch))
             for task in tasks:
-                states[task.name].update(outputs[task.name].float(), batch[task.target])
+                output, target = task.inputs(outputs, batch)
+                states[task.name].update(output.float(), target)
     finally:
         model.train(was_training)
     return {name: state.compute() for name, state in states.items()}
@@ -146,7 +151,7 @@ def check_tasks(model: nn.Module, tasks: Sequence[Task] | Task, need_model: bool
     if not isinstance(model, MultiTaskNet):
         raise TypeError(f"fit and evaluate train a MultiTaskNet (from build_model, or MultiTaskNet(trunk, heads) of "
                         f"your own modules), got {type(model).__name__}")
-    missing = [t.name for t in tasks if t.name not in model.task_names]
+    missing = [name for t in tasks for name in t.reads if name not in model.task_names]
     if missing:
         raise ValueError(f"the model has no output for task(s) {missing}; it predicts {model.task_names}. "
                          f"Build it with build_model(tasks) for the same tasks.")
@@ -165,8 +170,9 @@ def check_options(epochs: Any, lr: Any, batch_size: Any, grad_level: str, track_
 
 
 def data_keys(model: MultiTaskNet, tasks: Sequence[Task]) -> list[str]:
-    """The data keys a batch needs: the model's input (model.input_key) and each task's target."""
-    return [model.input_key, *dict.fromkeys(t.target for t in tasks)]
+    """The data keys a batch needs: the model's input (model.input_key) and each task's target (a consistency task
+    has none)."""
+    return [model.input_key, *dict.fromkeys(t.target for t in tasks if t.target is not None)]
 
 
 def resident(data: Any, tasks: Sequence[Task], keys: Sequence[str],
@@ -175,7 +181,8 @@ def resident(data: Any, tasks: Sequence[Task], keys: Sequence[str],
     values; None if it does not fit (then it is read batch by batch) or if data is None."""
     stacked = to_tensors(data, keys) if data is not None else None
     for task in tasks if stacked is not None else []:
-        task.check_target(stacked[task.target])
+        if task.target is not None:
+            task.check_target(stacked[task.target])
     images = stacked[keys[0]] if stacked is not None else None     # keys[0]: the model's input
     if images is not None and images.is_floating_point() and images.dim() == 4 and images.shape[1] == 3:
         check_image_values(images)                                   # once, whatever the device

@@ -38,7 +38,7 @@ def model_inputs(model: MultiTaskNet, batch: Mapping[str, Tensor]) -> Tensor:
 
 def task_losses(tasks: Sequence[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
     """float [T]: each task's loss on the batch. A NaN or inf loss stops training here, before any update."""
-    losses = torch.stack([task.loss(outputs[task.name], batch[task.target]) for task in tasks])
+    losses = torch.stack([task.loss(*task.inputs(outputs, batch)) for task in tasks])   # (output, target) each
     if not bool(torch.isfinite(losses).all()):
         name, value = next((t.name, float(v)) for t, v in zip(tasks, losses.detach().cpu()) if not torch.isfinite(v))
         raise FloatingPointError(f"the {name} loss became {value}; training stopped before this step changed the "
@@ -71,6 +71,7 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
     every head reads; then one backward pass carries d through the trunk).
     Returns (losses [T], weights [T], Gram matrix G G^T [T, T]), detached.
     """
+    check_level(model, level)
     optimizer.zero_grad(set_to_none=True)
     with autocast(batch[model.input_key].device):
         shared = model.trunk(model_inputs(model, batch))               # the shared features
@@ -94,6 +95,15 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
         penalty(model).backward()
     optimizer.step()
     return losses.detach(), weighting.last_weights.detach(), gram.detach()
+
+
+def check_level(model: MultiTaskNet, level: str) -> None:
+    """A ValueError if per-task gradients cannot be taken at `level` of this model (MultiTaskNet.shared_features)."""
+    if level == "features" and not model.shared_features:
+        raise ValueError("grad_level='features' takes the task gradients at the features every head reads, but in "
+                         f"this model ({model.config.get('sharing', type(model.trunk).__name__)}) each head reads "
+                         "its own task's features, so the task gradients would never meet. Use grad_level='params' "
+                         "(the trunk's parameters, which every task's loss reaches)")
 
 
 def weighted_sum(own_grads: Sequence[Sequence[Tensor | None]], weights: Tensor) -> list[Tensor | None]:

@@ -17,7 +17,7 @@ from typing import Mapping
 
 from torch import nn
 
-from mtl_course.models import Decoder, DecoderHead, MultiTaskNet, Trunk
+from mtl_course.models import Decoder, DenseHead, ImageHead, MultiTaskNet, Trunk
 
 
 def stages(model: MultiTaskNet) -> dict[str, list[nn.Module]]:
@@ -27,7 +27,8 @@ def stages(model: MultiTaskNet) -> dict[str, list[nn.Module]]:
                          f"build_model(tasks, sharing='hard') models")
     parts = {name: [stage] for name, stage in model.trunk.encoder.named_stages()}
     parts["decoder"] = [m for m in model.modules() if isinstance(m, Decoder)]
-    parts["heads"] = [head.head if isinstance(head, DecoderHead) else head for head in model.heads.values()]
+    parts["heads"] = [m for head in model.heads.values() for m in head.modules()      # inside a DecoderHead or
+                      if isinstance(m, (DenseHead, ImageHead))]                        # a TaskAttention too
     return parts
 
 
