@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from mtl_course.metrics import (confusion_matrix, delta_m, depth_scores, depth_sums, multilabel_counts,
                                 multilabel_scores, normal_scores, normal_stats, segmentation_scores)
+from mtl_course.metrics.delta_m import HIGHER_IS_BETTER
 from mtl_course.tasks import get_task
 
 
@@ -294,3 +295,42 @@ def test_tolerance_protocol_defaults_and_a_single_predicted_pixel():
 
 def test_task_repr_shows_its_arguments():
     assert repr(get_task("semseg", num_classes=6)) == "SemSeg(num_classes=6)"
+
+
+def perfect_and_worse(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target, output that predicts it exactly, output that gets part of it wrong) for one task."""
+    gen = torch.Generator().manual_seed(3)
+    if name == "semseg":
+        target = torch.randint(0, 6, (2, 16, 16), generator=gen)
+        perfect = 10 * F.one_hot(target, 6).permute(0, 3, 1, 2).float()
+        wrong = target.clone()
+        wrong[:, :6] = (wrong[:, :6] + 1) % 6                   # a third of the rows, the next class
+        return target, perfect, 10 * F.one_hot(wrong, 6).permute(0, 3, 1, 2).float()
+    if name == "depth":
+        target = 1 + 4 * torch.rand(2, 1, 16, 16, generator=gen)
+        return target, target.clone(), target + 0.5 * torch.rand(2, 1, 16, 16, generator=gen)
+    if name == "edges":
+        target = torch.zeros(2, 1, 32, 32)
+        target[:, 0, 10, 4:28] = 1
+        target[:, 0, 4:28, 20] = 1
+        worse = torch.roll(target, 1, dims=-1).maximum(target * (torch.rand(2, 1, 32, 32, generator=gen) > 0.5))
+        return target, 20 * target - 10, 20 * worse - 10          # half the lines one pixel off
+    if name == "normals":
+        target = F.normalize(torch.randn(2, 3, 16, 16, generator=gen), dim=1)
+        return target, target.clone(), F.normalize(target + 0.4 * torch.randn(2, 3, 16, 16, generator=gen), dim=1)
+    target = (torch.rand(8, 5, generator=gen) > 0.5).float()     # labels: 5 classes besides the background
+    wrong = target.clone()
+    wrong[:4, :3] = 1 - wrong[:4, :3]
+    return target, 20 * target - 10, 20 * wrong - 10
+
+
+@pytest.mark.parametrize("name", ["semseg", "depth", "edges", "normals", "labels"])
+def test_delta_m_knows_the_direction_of_every_metric_a_task_reports(name):
+    """HIGHER_IS_BETTER is checked against the metrics themselves: a perfect prediction must score higher than a
+    partly wrong one exactly on the metrics the table calls higher-is-better (a flipped entry fails here)."""
+    task = get_task(name, num_classes=6) if name in ("semseg", "labels") else get_task(name)
+    target, perfect, worse = perfect_and_worse(name)
+    best, other = task.metrics(perfect, target), task.metrics(worse, target)
+    for metric in (m for m in best if m != "threshold"):            # the edge threshold is a setting, not a score
+        assert best[metric] != other[metric], metric
+        assert HIGHER_IS_BETTER[metric] == (best[metric] > other[metric]), metric
