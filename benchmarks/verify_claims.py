@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import torch
 
-from mtl_course.lessons import (LESSON_SETUP, LessonSetup, lesson_task, save_stl_scores, stl_scores, train_model,
-                                train_single_task)
+from mtl_course.lessons import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, lesson_task,
+                                save_stl_scores, stl_scores, train_model, train_single_task)
 from mtl_course.lessons.transfer_study import RECIPES, TransferSetup, run
 from mtl_course.metrics import delta_m
 from mtl_course.tasks import get_task
@@ -306,7 +306,122 @@ def lesson_05(seeds: list[int]) -> bool:
     return ok
 
 
-LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05}
+# ---- lesson 06: five ways to share, and the consistency loss (SHARING_SETUP, SHARING_VARIANTS) ------------------
+LESSON_06_TASKS = ["semseg", "edges"]
+MULTI_TASK_06 = ["hard", "hard, own decoders", "attention", "cross-stitch"]
+
+
+def lesson_06_runs(seed: int) -> dict[str, float]:
+    """Every run of lesson 06 for one seed: each variant's metrics, Δm against single-task and ms per step; hard
+    sharing with the consistency loss (weight 1); the cross-stitch units' mean off-diagonal weight by stage."""
+    setup = SHARING_SETUP.replace(seed=seed)
+    train, val = setup.data()
+    tasks = [lesson_task(name) for name in LESSON_06_TASKS]
+    consistency = get_task("consistency", between=("edges", "semseg"), weight=1.0)
+    row: dict[str, float] = {}
+    scores = {}
+    for name, options in SHARING_VARIANTS.items():
+        model, history = train_model(tasks, setup, progress=False, data=(train, None), **options)
+        scores[name] = evaluate(model, [*tasks, consistency], val)
+        row[f"{name} ms/step"] = 1000 * history.seconds_per_step
+        if name == "cross-stitch":
+            for stage, alpha in enumerate(model.trunk.mixing_weights()):
+                row[f"alpha off-diagonal, stage {stage}"] = float((alpha.sum() - alpha.trace()) / 2)
+        if name == "attention":                          # how selective the masks are, on 64 validation scenes
+            with torch.no_grad():
+                shared = model.eval().trunk(val.tensors()["image"][:64])
+                values = torch.cat([m.flatten() for t in LESSON_06_TASKS for m in model.heads[t].masks(shared)])
+            row["attention masks outside [0.1, 0.9]"] = float(((values < 0.1) | (values > 0.9)).float().mean())
+    model, _ = train_model([*tasks, consistency], setup, progress=False, data=(train, None),
+                           **SHARING_VARIANTS["hard"])
+    scores["hard + consistency"] = evaluate(model, [*tasks, consistency], val)
+    for name, result in scores.items():
+        row[f"{name} semseg"] = result["semseg"]["miou"]
+        row[f"{name} edges"] = result["edges"]["f_score"]
+        row[f"{name} disagreement"] = result["consistency"]["disagreement"]
+        row[f"{name} delta_m"] = delta_m(result, scores["single-task"], tasks)
+    row["consistency vs hard delta_m"] = delta_m(scores["hard + consistency"], scores["hard"], tasks)
+    return row
+
+
+def _early_late(s: dict[str, float]) -> tuple[float, float]:
+    early = statistics.mean(s[f"alpha off-diagonal, stage {i}"] for i in range(3))
+    late = statistics.mean(s[f"alpha off-diagonal, stage {i}"] for i in range(3, 5))
+    return early, late
+
+
+# (text, test on one seed's runs, stated): stated=True, the lesson says it holds on every seed; False, the lesson
+# gives how often it held over these seeds, or calls the difference noise
+LESSON_06_CLAIMS = [
+    ("hard sharing: delta_m < 0 against the single-task networks", lambda s: s["hard delta_m"] < 0, True),
+    ("hard sharing has the lowest edge F-score of the five",
+     lambda s: all(s["hard edges"] < s[f"{n} edges"] for n in SHARING_VARIANTS if n != "hard"), True),
+    ("every model with a decoder per task beats hard sharing's edge F-score by 0.05 or more",
+     lambda s: all(s[f"{n} edges"] > s["hard edges"] + 0.05 for n in MULTI_TASK_06[1:]), True),
+    ("cross-stitch and attention take at least 1.5x hard sharing's time per step",   # timing: one busy moment
+     lambda s: min(s["cross-stitch ms/step"], s["attention ms/step"]) >= 1.5 * s["hard ms/step"], False),  # flips it
+    ("cross-stitch: the mean off-diagonal alpha of stages 0-2 exceeds that of stages 3-4",
+     lambda s: _early_late(s)[0] > _early_late(s)[1], True),
+    ("cross-stitch: every off-diagonal alpha of stages 0-2 grew from its 0.1 at the start",
+     lambda s: all(s[f"alpha off-diagonal, stage {i}"] > 0.1 for i in range(3)), False),
+    ("the consistency loss lowers the disagreement to under 0.6 of hard sharing's",
+     lambda s: s["hard + consistency disagreement"] < 0.6 * s["hard disagreement"], True),
+    ("attention: under 10 % of the mask values are below 0.1 or above 0.9",
+     lambda s: s["attention masks outside [0.1, 0.9]"] < 0.1, True),
+    ("the consistency loss raises hard sharing's delta_m", lambda s: s["consistency vs hard delta_m"] > 0, False),
+    ("the consistency loss raises hard sharing's edge F-score",
+     lambda s: s["hard + consistency edges"] > s["hard edges"], False),
+    ("the consistency loss raises hard sharing's semseg mIoU",
+     lambda s: s["hard + consistency semseg"] > s["hard semseg"], False),
+    *[(f"{n}: delta_m above hard sharing's", lambda s, n=n: s[f"{n} delta_m"] > s["hard delta_m"], False)
+      for n in MULTI_TASK_06[1:]],
+    *[(f"{n}: delta_m > 0 (beats the single-task networks)", lambda s, n=n: s[f"{n} delta_m"] > 0, False)
+      for n in MULTI_TASK_06[1:]],
+    ("attention: delta_m above hard sharing with own decoders",
+     lambda s: s["attention delta_m"] > s["hard, own decoders delta_m"], False),
+    ("cross-stitch has the highest delta_m of the four multi-task models",
+     lambda s: max(MULTI_TASK_06, key=lambda n: s[f"{n} delta_m"]) == "cross-stitch", False),
+]
+
+
+def _time_ratio(s: dict[str, float]) -> float:
+    return min(s["cross-stitch ms/step"], s["attention ms/step"]) / s["hard ms/step"]
+
+
+# claims over all seeds at once (text, test on the list of per-seed runs): times per step are noisy, so the lesson
+# states their median ratio
+LESSON_06_OVER_SEEDS = [
+    ("cross-stitch and attention take about twice hard sharing's time per step (median ratio over seeds 1.5-2.5)",
+     lambda runs: 1.5 <= statistics.median(_time_ratio(s) for s in runs) <= 2.5),
+]
+
+
+def lesson_06(seeds: list[int]) -> bool:
+    """Lesson 06: each number over seeds, and which claims hold on every seed (the lesson states only those)."""
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(lesson_06_runs(seed))
+        print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[-1].items()), flush=True)
+    print(f"\nLesson 06 — five ways to share semseg and edges, {len(seeds)} seeds")
+    for key in per_seed[0]:
+        values = [scores[key] for scores in per_seed]
+        print(f"  {key:36s} {mean_std(values, digits=3, signed=False):>18s}   " + " ".join(f"{v:.3f}" for v in values))
+    ok = True
+    for text, test, stated in LESSON_06_CLAIMS:
+        holds = [bool(test(scores)) for scores in per_seed]
+        verdict = "holds" if all(holds) else "never" if not any(holds) else f"{sum(holds)}/{len(holds)} seeds"
+        print(f"  {'[lesson] ' if stated else '         '}{text}: {verdict}")
+        ok &= all(holds) or not stated
+    print("  time ratio per seed (the cheaper of cross-stitch and attention / hard): "
+          + " ".join(f"{_time_ratio(s):.2f}" for s in per_seed))
+    for text, test in LESSON_06_OVER_SEEDS:
+        holds = bool(test(per_seed))
+        print(f"  [lesson] {text}: {'holds' if holds else 'FAILS'}")
+        ok &= holds
+    return ok
+
+
+LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05, "06": lesson_06}
 
 
 def main() -> None:

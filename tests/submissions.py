@@ -87,6 +87,17 @@ WRONG = {
                      "            new = new + p.square().sum()\n"
                      "    return alpha * close + beta * new",
     },
+    "06": {
+        "q1-answer": "def cross_stitch(maps, alpha):\n"                # alpha transposed: column t, not row t
+                     "    return list(torch.einsum('st,sbchw->tbchw', alpha, torch.stack(maps)))",
+        "q2-answer": "def soft_boundaries(p):\n"                       # the distance given to one pixel of a pair
+                     "    v = 0.5 * (p[..., 1:, :] - p[..., :-1, :]).abs().sum(1, keepdim=True)\n"
+                     "    h = 0.5 * (p[..., :, 1:] - p[..., :, :-1]).abs().sum(1, keepdim=True)\n"
+                     "    return torch.maximum(F.pad(v, (0, 0, 1, 0)), F.pad(h, (1, 0)))",
+        "q3-answer": "def consistency_loss(edge_logits, semseg_logits, weight=1.0):\n"   # logits, not probabilities
+                     "    b = soft_boundaries(torch.softmax(semseg_logits, dim=1))\n"
+                     "    return weight * (edge_logits - b).square().mean()",
+    },
 }
 
 

@@ -146,7 +146,31 @@ def _common_mistakes():
         ("05.q3", lambda m, ref, a, b: (a / 2 * sum((p - ref[n]).square().sum() for n, p in m.named_parameters()
                                                      if n in ref and p.requires_grad) + b / 2 * sum(
             p.square().sum() for n, p in m.named_parameters() if n not in ref and p.requires_grad)).detach()),
+        ("06.q1", lambda maps, a: [a[i, i] * m for i, m in enumerate(maps)]),            # only its own map
+        ("06.q1", lambda maps, a: [sum(a[s, i] * m for s, m in enumerate(maps)) for i in range(len(maps))]),  # a.T
+        ("06.q2", lambda p: _boundaries(p, half=1.0)),                                  # forgot the 1/2
+        ("06.q2", lambda p: _boundaries(p, sides="one")),                               # one pixel of each pair
+        ("06.q2", lambda p: _boundaries(p, reduce="sum")),                              # sum over neighbours
+        ("06.q3", lambda e, s, w: w * (t.sigmoid(e) - _boundaries(s)).square().mean()),  # logits as probabilities
+        ("06.q3", lambda e, s, w: (t.sigmoid(e) - _boundaries(s.softmax(1))).square().mean()),  # weight forgotten
+        ("06.q3", lambda e, s, w: w * (t.sigmoid(e) - _boundaries(s.softmax(1))).square().sum()),  # sum, not mean
+        ("06.q3", lambda e, s, w: w * (t.sigmoid(e) - _boundaries(s.softmax(1))).abs().mean()),    # L1, not squared
+        ("06.q3", lambda e, s, w: (w * (t.sigmoid(e) - _boundaries(s.softmax(1))).square().mean()).detach()),
+        ("06.q3", lambda e, s, w: w * (t.sigmoid(e) - _boundaries(s.softmax(1)).detach()).square().mean()),  # stops
     ]
+
+
+def _boundaries(p, half=0.5, sides="both", reduce="max"):
+    """soft_boundaries with one plausible mistake (see the 06.q2 cases above)."""
+    import torch
+    import torch.nn.functional as F
+    vertical = half * (p[..., 1:, :] - p[..., :-1, :]).abs().sum(1, keepdim=True)
+    horizontal = half * (p[..., :, 1:] - p[..., :, :-1]).abs().sum(1, keepdim=True)
+    pads = [F.pad(vertical, (0, 0, 1, 0)), F.pad(horizontal, (1, 0))]
+    if sides == "both":
+        pads += [F.pad(vertical, (0, 0, 0, 1)), F.pad(horizontal, (0, 1))]
+    stacked = torch.stack(pads)
+    return stacked.amax(dim=0) if reduce == "max" else stacked.sum(dim=0)
 
 
 def _freeze_all_count_total(model):

@@ -340,6 +340,19 @@ def test_fit_trains_with_the_consistency_pseudo_task(tiny):
     assert runs[1.0].val_metrics["consistency"]["disagreement"] == [scores["consistency"]["disagreement"]]
 
 
+def test_train_model_builds_heads_for_the_real_tasks_and_trains_the_consistency_loss():
+    from mtl_course.lessons import SHARING_VARIANTS, LessonSetup, lesson_task, train_model
+    setup = LessonSetup(size=32, n_train=8, n_val=8, epochs=1, batch_size=4, seed=2)
+    data = (SyntheticScenes(n=8, size=32, seed=5, cache=False).tensors(), None)
+    tasks = [lesson_task("semseg"), lesson_task("edges")]
+    consistency = get_task("consistency", weight=1.0)
+    model, history = train_model([*tasks, consistency], setup, progress=False, data=data, **SHARING_VARIANTS["hard"])
+    assert sorted(model.heads) == ["edges", "semseg"]
+    assert history.train_loss["consistency"][0] > 0
+    plain, _ = train_model(tasks, setup, progress=False, data=data, **SHARING_VARIANTS["hard"])
+    assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), plain.parameters()))
+
+
 def test_consistency_under_a_gradient_method_is_a_row_of_g(tiny):
     tasks = [get_task("semseg", num_classes=6), get_task("edges")]
     consistency = get_task("consistency", between=("edges", "semseg"))

@@ -1,6 +1,7 @@
 """Lesson harnesses: the settings and experiments the notebooks share, above the library.
 
-    setup.py           Setup (the base), LessonSetup, LESSON_SETUP, lesson_task, train_model, train_single_task
+    setup.py           Setup (the base), LessonSetup, LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS (lesson 06),
+                       lesson_task, train_model, train_single_task
     baselines.py       the single-task baseline cache: save_stl_scores, stl_scores
     transfer_study.py  lesson 05: TransferSetup, the six recipes, run
     pretrain.py        how the course backbone is made: PretrainSetup, pretrain
@@ -8,11 +9,12 @@
 
 from mtl_course.lessons.baselines import results_path, save_stl_scores, stl_scores
 from mtl_course.lessons.pretrain import PretrainSetup, pretrain
-from mtl_course.lessons.setup import LESSON_SETUP, LessonSetup, Setup, lesson_task, train_model, train_single_task
+from mtl_course.lessons.setup import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, Setup,
+                                     lesson_task, train_model, train_single_task)
 from mtl_course.lessons.transfer_study import (RECIPES, TransferSetup, feature_extraction, fine_tuning, from_scratch,
                                               l2sp_fine_tuning, partial_freezing, probe_then_fine_tune, run)
 
-__all__ = ["LESSON_SETUP", "LessonSetup", "PretrainSetup", "RECIPES", "Setup", "TransferSetup", "feature_extraction",
-           "fine_tuning", "from_scratch", "l2sp_fine_tuning", "lesson_task", "partial_freezing", "pretrain",
-           "probe_then_fine_tune", "results_path", "run", "save_stl_scores", "stl_scores", "train_model",
-           "train_single_task"]
+__all__ = ["LESSON_SETUP", "LessonSetup", "PretrainSetup", "RECIPES", "SHARING_SETUP", "SHARING_VARIANTS",
+           "Setup", "TransferSetup", "feature_extraction", "fine_tuning", "from_scratch", "l2sp_fine_tuning",
+           "lesson_task", "partial_freezing", "pretrain", "probe_then_fine_tune", "results_path", "run",
+           "save_stl_scores", "stl_scores", "train_model", "train_single_task"]

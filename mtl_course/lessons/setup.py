@@ -1,7 +1,7 @@
 """Lesson settings: one frozen dataclass per lesson family, all on one small base, and the helper that
 builds and trains a model with them.
 
-    setup = LessonSetup()                 # the settings lessons 01-04 share (printable)
+    setup = LessonSetup()                 # the settings lessons 01-04 share (printable); SHARING_SETUP: lesson 06
     train, val = setup.data()
     model, history = train_model([lesson_task("semseg"), lesson_task("depth")], setup)
 """
@@ -57,6 +57,20 @@ class LessonSetup(Setup):
 
 LESSON_SETUP = LessonSetup()
 
+# Lesson 06 trains five sharing schemes and one more model in two minutes: 32x32 scenes, and batches of 8 (twice
+# the optimiser steps of batches of 16 for the same compute: at 80 steps single-task semseg had not left the
+# all-background floor).
+SHARING_SETUP = LessonSetup(size=32, n_train=256, n_val=128, epochs=5, batch_size=8)
+
+# Lesson 06's five ways to share, as build_model options (train_model(tasks, setup, **SHARING_VARIANTS[name])).
+SHARING_VARIANTS: dict[str, dict[str, str]] = {
+    "single-task": {"sharing": "none"},                          # a whole network per task
+    "hard": {"sharing": "hard"},                                 # one encoder and decoder, a head per task
+    "hard, own decoders": {"sharing": "hard", "branch": "decoder"},   # one encoder, a decoder per task
+    "attention": {"sharing": "attention"},                       # one encoder, per-task masks and decoders
+    "cross-stitch": {"sharing": "cross_stitch"},                 # a network per task, mixed after each stage
+}
+
 
 def lesson_task(name: str) -> Task:
     """A task configured for SyntheticScenes (semseg and labels get its class count)."""
@@ -68,12 +82,15 @@ def train_model(tasks: Sequence[Task], setup: LessonSetup = LESSON_SETUP, progre
                 fit_options: Mapping[str, Any] | None = None, **build_options: Any) -> tuple[MultiTaskNet, History]:
     """Build (build_model(tasks, encoder=setup.encoder, **build_options)) and train a model with `setup`.
 
+    tasks: what fit trains; the model predicts those with an output of their own (a consistency pseudo-task
+    only adds a loss on the others' outputs).
+
     data: (train, val) to use instead of setup.data(), e.g. with an extra task's targets added.
     weighting, fit_options: passed to fit (e.g. fit_options={"grad_level": "features"}).
     """
     train, val = data or setup.data()
     seed_everything(setup.seed)
-    model = build_model(list(tasks), encoder=setup.encoder, **build_options)
+    model = build_model([t for t in tasks if t.own_output], encoder=setup.encoder, **build_options)
     history = fit(model, list(tasks), train, val, epochs=setup.epochs, lr=setup.lr, batch_size=setup.batch_size,
                   seed=setup.seed, progress=progress, weighting=weighting, **(fit_options or {}))
     return model, history
