@@ -1,6 +1,7 @@
 """Datasets: the built-in SyntheticScenes (offline, instant) and, later, real datasets."""
 
+from mtl_course.data.centers import center_targets, instance_centers
 from mtl_course.data.render import CLASSES
 from mtl_course.data.synthetic import SyntheticScenes
 
-__all__ = ["CLASSES", "SyntheticScenes"]
+__all__ = ["CLASSES", "SyntheticScenes", "center_targets", "instance_centers"]
