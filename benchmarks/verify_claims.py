@@ -287,23 +287,32 @@ LESSON_05_CLAIMS = [
 ]
 
 
-def lesson_05(seeds: list[int]) -> bool:
-    """Lesson 05: each run's mIoU over seeds, and which claims hold on every seed (the lesson states only those)."""
+def check_claims(title: str, runs, claims: list, seeds: list[int]) -> tuple[bool, list[dict[str, float]]]:
+    """Run `runs(seed)` for every seed, print each number's mean, spread and per-seed values under `title`, then
+    each claim (text, test on one seed's runs, stated): "holds" on every seed, "never", or on how many. Returns
+    (every stated claim held on every seed, the per-seed runs)."""
     per_seed = []
     for seed in seeds:
-        per_seed.append(lesson_05_runs(seed))
+        per_seed.append(runs(seed))
         print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[-1].items()), flush=True)
-    print(f"\nLesson 05 — semseg mIoU on the target domain, {len(seeds)} seeds")
+    print(f"\n{title}, {len(seeds)} seeds")
+    width = max(len(key) for key in per_seed[0]) + 2
     for key in per_seed[0]:
         values = [scores[key] for scores in per_seed]
-        print(f"  {key:34s} {mean_std(values, digits=3, signed=False):>16s}   " + " ".join(f"{v:.3f}" for v in values))
+        print(f"  {key:{width}s} {mean_std(values, digits=3, signed=False):>18s}   "
+              + " ".join(f"{v:.3f}" for v in values))
     ok = True
-    for text, test, stated in LESSON_05_CLAIMS:
+    for text, test, stated in claims:
         holds = [bool(test(scores)) for scores in per_seed]
         verdict = "holds" if all(holds) else "never" if not any(holds) else f"{sum(holds)}/{len(holds)} seeds"
         print(f"  {'[lesson] ' if stated else '         '}{text}: {verdict}")
         ok &= all(holds) or not stated
-    return ok
+    return ok, per_seed
+
+
+def lesson_05(seeds: list[int]) -> bool:
+    """Lesson 05: each run's mIoU over seeds, and which claims hold on every seed (the lesson states only those)."""
+    return check_claims("Lesson 05 — semseg mIoU on the target domain", lesson_05_runs, LESSON_05_CLAIMS, seeds)[0]
 
 
 # ---- lesson 06: five ways to share, and the consistency loss (SHARING_SETUP, SHARING_VARIANTS) ------------------
@@ -398,20 +407,8 @@ LESSON_06_OVER_SEEDS = [
 
 def lesson_06(seeds: list[int]) -> bool:
     """Lesson 06: each number over seeds, and which claims hold on every seed (the lesson states only those)."""
-    per_seed = []
-    for seed in seeds:
-        per_seed.append(lesson_06_runs(seed))
-        print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[-1].items()), flush=True)
-    print(f"\nLesson 06 — five ways to share semseg and edges, {len(seeds)} seeds")
-    for key in per_seed[0]:
-        values = [scores[key] for scores in per_seed]
-        print(f"  {key:36s} {mean_std(values, digits=3, signed=False):>18s}   " + " ".join(f"{v:.3f}" for v in values))
-    ok = True
-    for text, test, stated in LESSON_06_CLAIMS:
-        holds = [bool(test(scores)) for scores in per_seed]
-        verdict = "holds" if all(holds) else "never" if not any(holds) else f"{sum(holds)}/{len(holds)} seeds"
-        print(f"  {'[lesson] ' if stated else '         '}{text}: {verdict}")
-        ok &= all(holds) or not stated
+    ok, per_seed = check_claims("Lesson 06 — five ways to share semseg and edges", lesson_06_runs, LESSON_06_CLAIMS,
+                                seeds)
     print("  time ratio per seed (the cheaper of cross-stitch and attention / hard): "
           + " ".join(f"{_time_ratio(s):.2f}" for s in per_seed))
     for text, test in LESSON_06_OVER_SEEDS:
