@@ -146,7 +146,9 @@ def test_bad_inputs_say_what_to_do(change, phrase):
 
 
 def true_centers_and_offsets(instance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A heatmap with 1 at each instance's (rounded) mean pixel and exact offsets to it: [B, 1, H, W], [B, 2, H, W]."""
+    """A heatmap with 1 at each instance's (rounded) mean pixel and exact offsets to it: [B, 1, H, W], [B, 2, H, W].
+    Single-pixel peaks, unlike center_targets' Gaussians (whose tied pixels around a half-pixel centre would all be
+    peaks at kernel=1): this tests the grouping alone, on objects two pixels apart."""
     batch, height, width = instance.shape
     heatmap = torch.zeros(batch, 1, height, width)
     offsets = torch.zeros(batch, 2, height, width)

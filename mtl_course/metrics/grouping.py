@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtl_course.metrics.panoptic import STUFF
+from mtl_course.metrics.panoptic import STUFF, is_stuff
 
 
 def find_centers(heatmap: Tensor, threshold: float = 0.1, kernel: int = 5, top_k: int = 32) -> list[Tensor]:
@@ -72,7 +72,7 @@ def group_instances(semseg: Tensor, centers: Tensor, offsets: Tensor, stuff: Seq
     rows, columns = torch.meshgrid(torch.arange(height, device=offsets.device),
                                    torch.arange(width, device=offsets.device), indexing="ij")
     votes = torch.stack([rows, columns]).to(offsets.dtype) + offsets         # [B, 2, H, W]: where each pixel points
-    things = ~torch.isin(semseg, torch.tensor(list(stuff), dtype=semseg.dtype, device=semseg.device))
+    things = ~is_stuff(semseg, stuff)
     instance = torch.zeros(batch, height, width, dtype=torch.long, device=semseg.device)
     for image, peaks in enumerate(find_centers(centers, threshold, kernel, top_k)):
         if len(peaks) == 0:

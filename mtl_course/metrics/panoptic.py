@@ -55,13 +55,17 @@ def check_panoptic_inputs(pred_semseg: Tensor, pred_instance: Tensor, true_semse
                              f"0..{num_classes - 1} (num_classes={num_classes}); pass the dataset's class count")
 
 
+def is_stuff(semseg: Tensor, stuff: Sequence[int] = STUFF) -> Tensor:
+    """bool, the shape of semseg: True where the class id is a stuff class (no instances)."""
+    return torch.isin(semseg, torch.tensor(list(stuff), dtype=semseg.dtype, device=semseg.device))
+
+
 def _segments(semseg: Tensor, instance: Tensor, stuff: Sequence[int]) -> tuple[Tensor, Tensor]:
     """One image's segments: (segment index per pixel [N], class of each segment [S]); stuff instances set to 0."""
-    instance = instance.clone()
-    instance[torch.isin(semseg, torch.tensor(list(stuff), dtype=semseg.dtype))] = 0
-    keys = semseg * (int(instance.max()) + 1) + instance            # one key per (class, instance) pair
-    unique, index = torch.unique(keys, return_inverse=True)
-    return index, unique // (int(instance.max()) + 1)
+    instance = torch.where(is_stuff(semseg, stuff), 0, instance)
+    ids = int(instance.max()) + 1
+    unique, index = torch.unique(semseg * ids + instance, return_inverse=True)   # one key per (class, instance)
+    return index, unique // ids
 
 
 def panoptic_stats(pred_semseg: Tensor, pred_instance: Tensor, true_semseg: Tensor, true_instance: Tensor,
