@@ -18,6 +18,7 @@ import torch
 
 from mtl_course.lessons import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, lesson_task,
                                 save_stl_scores, stl_scores, train_model, train_single_task)
+from mtl_course.lessons.instances import INSTANCE_SETUP, INSTANCE_VARIANTS, evaluate_panoptic, train_variant
 from mtl_course.lessons.transfer_study import RECIPES, TransferSetup, run
 from mtl_course.metrics import delta_m
 from mtl_course.tasks import get_task
@@ -418,7 +419,72 @@ def lesson_06(seeds: list[int]) -> bool:
     return ok
 
 
-LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05, "06": lesson_06}
+# ---- lesson 07: instances from semseg + centres + offsets (INSTANCE_SETUP, INSTANCE_VARIANTS) --------------------
+THINGS = range(1, 6)
+
+
+def lesson_07_runs(seed: int) -> dict[str, float]:
+    """Every run of lesson 07 for one seed: each variant's semseg mIoU, centre F-score, offset error, PQ / SQ / RQ
+    (all classes and things only); PQ of the weighted model grouped on the true segmentation."""
+    setup = INSTANCE_SETUP.replace(seed=seed)
+    train, val = setup.data()
+    tasks = [lesson_task("semseg"), get_task("centers"), get_task("offsets")]
+    row: dict[str, float] = {}
+    results = {}
+    for name in INSTANCE_VARIANTS:
+        models, histories = train_variant(name, setup, data=(train, None), progress=False)
+        scores: dict = {}
+        for model in models:
+            scores.update(evaluate(model, [t for t in tasks if t.name in model.heads], val))
+        results[name] = scores
+        row[f"{name} ms/step"] = 1000 * sum(h.seconds_per_step for h in histories)
+        row[f"{name} delta_m"] = delta_m(scores, results["separate"], tasks)
+        row[f"{name} delta_m semseg"] = delta_m(scores, results["separate"], tasks[:1])
+        row[f"{name} semseg"] = scores["semseg"]["miou"]
+        row[f"{name} centers"] = scores["centers"]["f_score"]
+        row[f"{name} offsets"] = scores["offsets"]["epe"]
+        pq = evaluate_panoptic(models, val)
+        for key in ("pq", "sq", "rq"):
+            row[f"{name} {key}"] = pq[key]
+        row[f"{name} pq things"] = statistics.mean(pq["per_class"].get(c, {"pq": 0.0})["pq"] for c in THINGS)
+        if name == "hard, weighted":
+            row[f"{name} pq, true semseg"] = evaluate_panoptic(models, val, true_semseg=True)["pq"]
+    return row
+
+
+# (text, test on one seed's runs, stated): as LESSON_06_CLAIMS
+LESSON_07_CLAIMS = [
+    ("hard (equal weights): semseg mIoU below the semseg network's by 0.1 or more",
+     lambda s: s["hard semseg"] < s["separate semseg"] - 0.1, True),
+    ("hard (equal weights): PQ below the separate networks'", lambda s: s["hard pq"] < s["separate pq"], True),
+    ("weighting the instance losses down raises hard sharing's semseg mIoU by 0.1 or more",
+     lambda s: s["hard, weighted semseg"] > s["hard semseg"] + 0.1, True),
+    ("hard, weighted has a higher PQ than hard with equal weights", lambda s: s["hard, weighted pq"] > s["hard pq"],
+     True),
+    ("hard, weighted: a higher offset error than the instance network's (its offsets weigh 0.05)",
+     lambda s: s["hard, weighted offsets"] > s["separate offsets"], True),
+    ("grouping the true segmentation adds 0.3 or more to the weighted model's PQ",
+     lambda s: s["hard, weighted pq, true semseg"] > s["hard, weighted pq"] + 0.3, True),
+    ("hard, weighted takes less time per step than the two separate networks",
+     lambda s: s["hard, weighted ms/step"] < s["separate ms/step"], True),
+    ("hard, weighted: semseg mIoU above the semseg network's (delta_m semseg > 0)",
+     lambda s: s["hard, weighted delta_m semseg"] > 0, False),
+    ("separate networks have a higher PQ than hard, weighted", lambda s: s["separate pq"] > s["hard, weighted pq"],
+     False),
+    ("hard, weighted: delta_m over the three tasks > 0", lambda s: s["hard, weighted delta_m"] > 0, False),
+    ("hard sharing's centre F-score is higher than the instance network's",
+     lambda s: s["hard centers"] > s["separate centers"], False),
+]
+
+
+def lesson_07(seeds: list[int]) -> bool:
+    """Lesson 07: each number over seeds, and which claims hold on every seed (the lesson states only those)."""
+    return check_claims("Lesson 07 — instances from semseg, centres and offsets", lesson_07_runs, LESSON_07_CLAIMS,
+                        seeds)[0]
+
+
+LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05, "06": lesson_06,
+           "07": lesson_07}
 
 
 def main() -> None:

@@ -7,23 +7,30 @@ from mtl_course.data import synthetic
 from mtl_course.data.render import WALL_DEPTH, layers
 
 
+def identical(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """torch.equal, with NaN equal to NaN (the offsets are NaN off the objects)."""
+    return torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(0), b.nan_to_num(0))
+
+
 def test_sample_keys_dtypes_shapes_and_ranges(scenes):
     sample = scenes[0]
     expected = {"image": (torch.float32, (3, 32, 32)), "semseg": (torch.int64, (32, 32)),
                 "depth": (torch.float32, (1, 32, 32)), "edges": (torch.float32, (1, 32, 32)),
                 "normals": (torch.float32, (3, 32, 32)), "instance": (torch.int64, (32, 32)),
+                "centers": (torch.float32, (1, 32, 32)), "offsets": (torch.float32, (2, 32, 32)),
                 "labels": (torch.float32, (len(CLASSES) - 1,))}
     for key, (dtype, shape) in expected.items():
         assert sample[key].dtype == dtype, key
         assert tuple(sample[key].shape) == shape, key
     assert 0 <= sample["image"].min() and sample["image"].max() <= 1
+    assert set(sample) == set(expected)
     assert scenes.classes == CLASSES and len(scenes) == 24
 
 
 def test_tensors_stacks_the_same_samples(scenes, batch):
     for i in (0, 7, 23):
         for key, value in scenes[i].items():
-            assert torch.equal(batch[key][i], value), key
+            assert identical(batch[key][i], value), key
 
 
 def test_depth_positive_and_normals_unit(batch):
@@ -99,7 +106,7 @@ def test_same_arguments_same_tensors_other_seed_other_scenes():
     c = SyntheticScenes(n=6, size=32, seed=2, cache=False).tensors()
     v = SyntheticScenes(n=6, size=32, seed=1, split="val", cache=False).tensors()
     for key in a:
-        assert torch.equal(a[key], b[key]), key
+        assert identical(a[key], b[key]), key
     assert not torch.equal(a["image"], c["image"])
     assert not torch.equal(a["image"], v["image"])
 
@@ -108,7 +115,7 @@ def test_smaller_n_is_a_prefix_across_chunks():
     small = SyntheticScenes(n=5, size=32, cache=False).tensors()
     large = SyntheticScenes(n=synthetic.CHUNK + 3, size=32, cache=False).tensors()
     for key in small:
-        assert torch.equal(small[key], large[key][:5])
+        assert identical(small[key], large[key][:5]), key
 
 
 def test_domains_differ_in_appearance_not_in_labels_layout():
@@ -156,3 +163,11 @@ def test_bad_arguments_raise_clear_errors(kwargs, phrase):
 def test_index_out_of_range(scenes):
     with pytest.raises(IndexError, match="out of range"):
         scenes[24]
+
+
+def test_centres_and_offsets_are_derived_from_the_instance_map(batch):
+    from mtl_course.data import center_targets
+    heatmap, offsets = center_targets(batch["instance"])
+    assert torch.equal(batch["centers"], heatmap)
+    assert torch.equal(batch["offsets"].isnan(), (batch["instance"] == 0)[:, None].expand(-1, 2, -1, -1))
+    assert torch.equal(batch["offsets"].nan_to_num(0), offsets.nan_to_num(0))

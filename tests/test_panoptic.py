@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from mtl_course.data import SyntheticScenes, center_targets
+from mtl_course.data import SyntheticScenes, center_targets, instance_centers
 from mtl_course.metrics import find_centers, group_instances, panoptic_quality, panoptic_scores, panoptic_stats
 
 # two touching objects of class 1 (instances 1 and 2) and one of class 2, on background (class 0, stuff)
@@ -205,11 +205,25 @@ def test_center_targets_by_hand():
     instance[0, 1:4, 1:4] = 7                                          # a 3x3 square: centre (2, 2), on a pixel
     instance[0, 0, 4:6] = 2                                            # two pixels: centre (0, 4.5), between them
     heatmap, offsets = center_targets(instance, sigma=1.0)
-    assert heatmap[0, 0, 2, 2] == 1.0 and heatmap[0, 0, 0, 4] == heatmap[0, 0, 0, 5] < 1.0
-    assert heatmap[0, 0, 0, 4] == pytest.approx(math.exp(-0.125))
+    # the peak sits on the centre's nearest pixel (4.5 rounds half up, to 5), so each object has one pixel at 1
+    assert heatmap[0, 0, 2, 2] == 1.0 and heatmap[0, 0, 0, 5] == 1.0 and (heatmap == 1.0).sum() == 2
+    assert heatmap[0, 0, 0, 4] == pytest.approx(math.exp(-0.5))       # one pixel from the peak, sigma 1
+    assert heatmap[0, 0, 4, 0] == pytest.approx(math.exp(-(2 ** 2 + 2 ** 2) / 2))   # nearest peak: (2, 2)
+    # offsets point to the exact centre, not the rounded one; background pixels have none (NaN)
     assert offsets[0, :, 1, 1].tolist() == [1.0, 1.0] and offsets[0, :, 3, 2].tolist() == [-1.0, 0.0]
-    assert offsets[0, :, 0, 5].tolist() == [0.0, -0.5]
-    assert (offsets[:, :, instance[0] == 0] == 0).all()
+    assert offsets[0, :, 0, 5].tolist() == [0.0, -0.5] and offsets[0, :, 0, 4].tolist() == [0.0, 0.5]
+    assert offsets[0, :, 2, 2].tolist() == [0.0, 0.0]                  # the centre pixel itself: a true zero
+    assert offsets[:, :, instance[0] == 0].isnan().all() and not offsets[:, :, instance[0] > 0].isnan().any()
+
+
+def test_instance_centers_are_nan_for_the_background_and_absent_ids():
+    instance = torch.zeros(2, 4, 4, dtype=torch.long)
+    instance[0, 0, 0] = 3
+    instance[1, 2:4, 2:4] = 1
+    centers = instance_centers(instance)                               # [B, K = 4, 2]
+    assert centers.shape == (2, 4, 2)
+    assert centers[0, 3].tolist() == [0.0, 0.0] and centers[1, 1].tolist() == [2.5, 2.5]
+    assert centers[:, 0].isnan().all() and centers[0, 1:3].isnan().all() and centers[1, 2:].isnan().all()
 
 
 def test_center_targets_point_every_object_pixel_at_its_centre_and_grouping_inverts_them():
@@ -225,13 +239,21 @@ def test_center_targets_point_every_object_pixel_at_its_centre_and_grouping_inve
             votes = torch.stack([rows[inside] + offsets[b, 0][inside], columns[inside] + offsets[b, 1][inside]])
             centre = torch.tensor([rows[inside].float().mean(), columns[inside].float().mean()])
             assert torch.allclose(votes, centre[:, None].expand_as(votes), atol=1e-4)
-    assert (offsets.abs().sum(1)[instance == 0] == 0).all()
+    assert offsets.isnan().all(1)[instance == 0].all()
+    peaks = heatmap[:, 0] == 1.0                                       # one peak pixel per visible object...
+    objects = [len(instance[b].unique()) - 1 for b in range(len(instance))]
+    assert [int(p.sum()) for p in peaks] == objects
+    assert (instance[peaks.nonzero(as_tuple=True)] >= 0).all()         # ...though a ring's lies in its hole
     grouped = group_instances(scenes["semseg"], heatmap, offsets, kernel=3, threshold=0.5)
     assert panoptic_quality(scenes["semseg"], grouped, scenes["semseg"], instance, num_classes=6)["pq"] > 0.98
 
 
-def test_center_targets_refuse_a_float_or_batchless_instance_map():
-    with pytest.raises(ValueError, match="integer map"):
+def test_center_targets_refuse_a_float_batchless_or_negative_instance_map():
+    with pytest.raises(ValueError, match="integer map.*use .long()"):
         center_targets(torch.zeros(1, 4, 4))
-    with pytest.raises(ValueError, match=r"\[B, H, W\]"):
+    with pytest.raises(ValueError, match=r"\[B, H, W\].*instance\[None\]"):
         center_targets(torch.zeros(4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=">= 0"):
+        center_targets(torch.full((1, 4, 4), -1))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        center_targets([[0, 1]])

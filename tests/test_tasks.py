@@ -59,7 +59,7 @@ def test_labels_loss_is_bce_with_logits():
 def test_directions_and_primary_metrics():
     assert {n: (get_task(n, **({"num_classes": 3} if n in ("semseg", "labels") else {})).higher_is_better)
             for n in TASKS} == {"semseg": True, "depth": False, "edges": True, "normals": False, "labels": True,
-                                "consistency": False}
+                                "centers": True, "offsets": False, "consistency": False}
 
 
 @pytest.mark.parametrize("name, kwargs, output, target", [
@@ -69,6 +69,8 @@ def test_directions_and_primary_metrics():
     ("edges", {}, (2, 1, 8, 8), (2, 1, 4, 4)),
     ("normals", {}, (2, 1, 8, 8), (2, 3, 8, 8)),
     ("labels", {"num_classes": 4}, (2, 3), (2, 4)),
+    ("centers", {}, (2, 1, 8, 8), (2, 8, 8)),
+    ("offsets", {}, (2, 2, 8, 8), (2, 1, 8, 8)),
 ])
 def test_shape_mismatch_names_task_and_shapes(name, kwargs, output, target):
     task = get_task(name, **kwargs)
@@ -87,7 +89,7 @@ def test_semseg_class_id_out_of_range():
 
 
 def test_unknown_task_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown task 'depht'; valid tasks are \['consistency', 'depth', 'edges'"):
+    with pytest.raises(ValueError, match=r"unknown task 'depht'; valid tasks are \['centers', 'consistency', 'depth', 'edges'"):
         get_task("depht")
 
 

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from mtl_course._io import CorruptFileError, load_verified, save_verified
+from mtl_course.data.centers import center_targets
 from mtl_course.data.render import CLASSES, DOMAINS, boundaries, render, sample_scenes
 
 RENDER_VERSION = 1          # bump when the renderer changes, so old cache files are not reused
@@ -48,7 +49,8 @@ def _chunk_seed(seed: int, split: str, domain: str, chunk: int) -> int:
 
 
 class SyntheticScenes(Dataset):
-    """Procedural scenes with aligned labels for semseg, depth, edges, normals, instances and labels.
+    """Procedural scenes with aligned labels for semseg, depth, edges, normals, instances (and their centres and
+    offsets) and labels.
 
     Args:
         n:           number of scenes
@@ -132,7 +134,11 @@ class SyntheticScenes(Dataset):
             edges    float32 [1, H, W] in {0, 1}: pixels on an object boundary
             normals  float32 [3, H, W] unit length, camera axes (x right, y up, z to the camera)
             instance int64   [H, W]   0 = none, k = object slot k (ids of hidden objects are absent)
+            centers  float32 [1, H, W] a Gaussian (std 1.5 px) around each visible object's centre, 1 at its pixel
+            offsets  float32 [2, H, W] (dy, dx) from each object pixel to its object's centre; NaN on the background
             labels   float32 [C-1]    1 where object class c+1 is visible
+        centers and offsets are computed from `instance` on access (mtl_course.data.center_targets: exact,
+        deterministic, ~1 ms a scene), not stored: they would triple the cache file.
         """
         if not -self.n <= index < self.n:
             raise IndexError(f"index {index} out of range for {self!r}")
@@ -149,6 +155,7 @@ class SyntheticScenes(Dataset):
         normals = s["normals"][rows].float()
         present = torch.zeros(semseg.shape[0], self.num_classes, dtype=torch.bool)
         present.scatter_(1, semseg.flatten(1), True)
+        centers, offsets = center_targets(instance)
         return {
             "image": s["image"][rows].float() / 255,
             "semseg": semseg,
@@ -156,5 +163,7 @@ class SyntheticScenes(Dataset):
             "edges": boundaries(instance).unsqueeze(1),
             "normals": normals / normals.norm(dim=1, keepdim=True),
             "instance": instance,
+            "centers": centers,
+            "offsets": offsets,
             "labels": present[:, 1:].float(),
         }

@@ -5,6 +5,8 @@
     edges   = get_task("edges")
     normals = get_task("normals")
     labels  = get_task("labels", num_classes=6)   # image-level: which classes are present
+    centers = get_task("centers")                 # a heatmap with one peak per object
+    offsets = get_task("offsets")                 # each object pixel's vector to its centre
     consistency = get_task("consistency", between=("edges", "semseg"))   # a loss on two tasks' predictions
 """
 
@@ -13,15 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 from mtl_course.tasks.base import MetricState, Task
+from mtl_course.tasks.centers import Centers, focal_loss
 from mtl_course.tasks.consistency import Consistency, edge_disagreement, soft_boundaries
 from mtl_course.tasks.depth import Depth
 from mtl_course.tasks.edges import Edges
 from mtl_course.tasks.labels import Labels
 from mtl_course.tasks.normals import Normals
+from mtl_course.tasks.offsets import Offsets
 from mtl_course.tasks.semseg import SemSeg
 
 TASKS: dict[str, type[Task]] = {"semseg": SemSeg, "depth": Depth, "edges": Edges, "normals": Normals,
-                                "labels": Labels, "consistency": Consistency}
+                                "labels": Labels, "centers": Centers, "offsets": Offsets, "consistency": Consistency}
 
 
 def get_task(name: str, key: str | None = None, **kwargs: Any) -> Task:
@@ -42,5 +46,5 @@ def get_task(name: str, key: str | None = None, **kwargs: Any) -> Task:
                            else "This task takes no required arguments.")) from err
 
 
-__all__ = ["Consistency", "Depth", "Edges", "Labels", "MetricState", "Normals", "SemSeg", "TASKS", "Task",
-           "edge_disagreement", "get_task", "soft_boundaries"]
+__all__ = ["Centers", "Consistency", "Depth", "Edges", "Labels", "MetricState", "Normals", "Offsets", "SemSeg",
+           "TASKS", "Task", "edge_disagreement", "focal_loss", "get_task", "soft_boundaries"]
