@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import hsv_to_rgb
 from matplotlib.patches import Patch
 import torch
 from torch import Tensor
@@ -41,7 +42,9 @@ def colorize(key: str, value: Tensor) -> tuple[np.ndarray, dict[str, Any]]:
 
     Inputs:
         key:   "image" [3,H,W], "semseg" [H,W], "instance" [H,W], "depth" [1,H,W],
-               "edges" [1,H,W], "normals" [3,H,W]
+               "edges" [1,H,W], "normals" [3,H,W], "centers" [1,H,W], "offsets" [2,H,W]
+               (offsets as optical flow is drawn: the hue is the direction, the brightness the length
+               relative to the longest; NaN pixels, without an object, in the background's grey)
     Returns:
         (array for imshow, imshow keyword arguments)
     """
@@ -58,8 +61,17 @@ def colorize(key: str, value: Tensor) -> tuple[np.ndarray, dict[str, Any]]:
         return value[0].numpy(), {"cmap": DEPTH_CMAP}                # near = bright, far = dark, in every lesson
     if key == "edges":
         return value[0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1}
+    if key == "centers":
+        return value[0].numpy(), {"cmap": "magma", "vmin": 0, "vmax": 1}
+    if key == "offsets":
+        dy, dx = value[0].numpy(), value[1].numpy()
+        valid = np.isfinite(dy) & np.isfinite(dx)
+        length = np.where(valid, np.hypot(dy, dx), 0.0)
+        hue = (np.arctan2(np.where(valid, -dy, 0), np.where(valid, dx, 0)) / (2 * np.pi)) % 1.0   # up = 0.25
+        hsv = np.stack([hue, np.ones_like(hue), length / max(length.max(), 1e-6)], axis=-1)
+        return np.where(valid[..., None], hsv_to_rgb(hsv), PALETTE[0]), {}
     raise ValueError(f"don't know how to draw {key!r}; expected one of image, semseg, instance, "
-                     f"depth, edges, normals")
+                     f"depth, edges, normals, centers, offsets")
 
 
 DENSE_KEYS = ("image", "semseg", "instance", "depth", "edges", "normals")

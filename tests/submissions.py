@@ -98,6 +98,39 @@ WRONG = {
                      "    b = soft_boundaries(torch.softmax(semseg_logits, dim=1))\n"
                      "    return weight * (edge_logits - b).square().mean()",
     },
+    "07": {
+        "q1-answer": "def center_heatmap(instance, sigma=1.5):\n"           # Gaussians added up, not the maximum
+                     "    B, H, W = instance.shape\n"
+                     "    rows, cols = torch.meshgrid(torch.arange(H, dtype=torch.float64),\n"
+                     "                                torch.arange(W, dtype=torch.float64), indexing='ij')\n"
+                     "    heatmap = torch.zeros(B, 1, H, W, dtype=torch.float64)\n"
+                     "    for b in range(B):\n"
+                     "        for k in instance[b].unique().tolist():\n"
+                     "            if k:\n"
+                     "                inside = instance[b] == k\n"
+                     "                py, px = torch.floor(rows[inside].mean() + 0.5), torch.floor(cols[inside].mean() + 0.5)\n"
+                     "                heatmap[b, 0] += torch.exp(-((rows - py) ** 2 + (cols - px) ** 2) / (2 * sigma ** 2))\n"
+                     "    return heatmap.float()",
+        "q2-answer": "def group(semseg, heatmap, offsets, threshold=0.1, kernel=3):\n"   # votes = pixel - offset
+                     "    H, W = semseg.shape\n"
+                     "    pooled = F.max_pool2d(heatmap[None, None], kernel, stride=1, padding=kernel // 2)[0, 0]\n"
+                     "    peak = (heatmap == pooled) & (heatmap > threshold)\n"
+                     "    centres = peak.nonzero()[heatmap[peak].argsort(descending=True, stable=True)].float()\n"
+                     "    rows, cols = torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij')\n"
+                     "    votes = torch.stack([rows, cols]).float() - offsets\n"
+                     "    d = (votes.flatten(1).T[:, None, :] - centres[None]).norm(dim=2)\n"
+                     "    return torch.where(semseg > 0, d.argmin(1).view(H, W) + 1, 0)",
+        "q3-answer": "def panoptic(pred_semseg, pred_instance, true_semseg, true_instance, num_classes):\n"
+                     "    scores = []\n"                                     # one PQ per image and class, averaged
+                     "    for b in range(len(true_semseg)):\n"
+                     "        for c in range(num_classes):\n"
+                     "            p = (pred_semseg[b] == c)\n"
+                     "            t = (true_semseg[b] == c)\n"
+                     "            if p.any() or t.any():\n"
+                     "                iou = int((p & t).sum()) / int((p | t).sum())\n"
+                     "                scores.append(iou if iou > 0.5 else 0.0)\n"
+                     "    return sum(scores) / len(scores)",
+    },
 }
 
 

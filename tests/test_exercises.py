@@ -157,7 +157,88 @@ def _common_mistakes():
         ("06.q3", lambda e, s, w: w * (t.sigmoid(e) - _boundaries(s.softmax(1))).abs().mean()),    # L1, not squared
         ("06.q3", lambda e, s, w: (w * (t.sigmoid(e) - _boundaries(s.softmax(1))).square().mean()).detach()),
         ("06.q3", lambda e, s, w: w * (t.sigmoid(e) - _boundaries(s.softmax(1)).detach()).square().mean()),  # stops
+        *[("07.q1", lambda i, sigma, m=m: _heatmap(i, sigma, m))                       # sum of Gaussians; the peak
+          for m in ("sum", "unrounded", "background", "swapped", "no two")],           # on the exact centre; ...
+        *[("07.q2", lambda s, h, o, th, k, m=m: _group(s, h, o, th, k, m))             # vote = pixel - offset; ...
+          for m in ("minus", "no offsets", "row-major", "from 0", "background")],
+        *[("07.q3", lambda *maps, m=m: _pq(*maps, mistake=m))                          # IoU >= 0.5; stuff split
+          for m in (">=", "all classes", "stuff split", "pooled", "per image")],       # by ids; images pooled...
     ]
+
+
+def _heatmap(instance, sigma=1.5, mistake=None):
+    """Exercise 07 q1's centre heatmap with one plausible mistake."""
+    import torch
+    batch, height, width = instance.shape
+    rows, columns = torch.meshgrid(torch.arange(height, dtype=torch.float64),
+                                   torch.arange(width, dtype=torch.float64), indexing="ij")
+    heatmap = torch.zeros(batch, 1, height, width, dtype=torch.float64)
+    for b in range(batch):
+        for k in instance[b].unique().tolist():
+            if k == 0 and mistake != "background":
+                continue
+            inside = instance[b] == k
+            cy, cx = rows[inside].mean(), columns[inside].mean()
+            py, px = (cy, cx) if mistake == "unrounded" else (torch.floor(cy + 0.5), torch.floor(cx + 0.5))
+            if mistake == "swapped":
+                py, px = px, py
+            two = 1 if mistake == "no two" else 2
+            blob = torch.exp(-((rows - py) ** 2 + (columns - px) ** 2) / (two * sigma ** 2))
+            heatmap[b, 0] = heatmap[b, 0] + blob if mistake == "sum" else torch.maximum(heatmap[b, 0], blob)
+    return heatmap.float()
+
+
+def _group(semseg, heatmap, offsets, threshold=0.1, kernel=3, mistake=None):
+    """Exercise 07 q2's grouping with one plausible mistake."""
+    import torch
+    import torch.nn.functional as F
+    height, width = semseg.shape
+    pooled = F.max_pool2d(heatmap[None, None], kernel_size=kernel, stride=1, padding=kernel // 2)[0, 0]
+    is_peak = (heatmap == pooled) & (heatmap > threshold)
+    centres = is_peak.nonzero()
+    if mistake != "row-major":
+        centres = centres[heatmap[is_peak].argsort(descending=True, stable=True)]
+    rows, columns = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    sign = {"minus": -1, "no offsets": 0}.get(mistake, 1)
+    votes = torch.stack([rows, columns]).float() + sign * offsets
+    distance = (votes.flatten(1).T[:, None, :] - centres.float()[None]).norm(dim=2)
+    nearest = distance.argmin(dim=1).view(height, width) + (0 if mistake == "from 0" else 1)
+    return nearest if mistake == "background" else torch.where(semseg > 0, nearest, 0)
+
+
+def _pq(pred_semseg, pred_instance, true_semseg, true_instance, num_classes, mistake=None):
+    """Exercise 07 q3's panoptic quality with one plausible mistake."""
+    if mistake == "per image":
+        return sum(_pq(*(m[b:b + 1] for m in (pred_semseg, pred_instance, true_semseg, true_instance)),
+                       num_classes) for b in range(len(true_semseg))) / len(true_semseg)
+    if mistake == "pooled":
+        pred_semseg, pred_instance, true_semseg, true_instance = (m.flatten()[None, None] for m in (
+            pred_semseg, pred_instance, true_semseg, true_instance))
+    iou_sum, tp, fp, fn = ([0.0] * num_classes for _ in range(4))
+
+    def segments(semseg, instance):
+        keys = {(c, i if (c != 0 or mistake == "stuff split") else 0)
+                for c, i in zip(semseg.flatten().tolist(), instance.flatten().tolist())}
+        return {(c, i): (semseg == c) & ((instance == i) | (c == 0 and mistake != "stuff split")) for c, i in keys}
+
+    for b in range(len(true_semseg)):
+        predicted, true = segments(pred_semseg[b], pred_instance[b]), segments(true_semseg[b], true_instance[b])
+        matched_pred, matched_true = set(), set()
+        for pk, p in predicted.items():
+            for tk, t in true.items():
+                iou = int((p & t).sum()) / int((p | t).sum())
+                if pk[0] == tk[0] and (iou >= 0.5 if mistake == ">=" else iou > 0.5):
+                    iou_sum[pk[0]] += iou
+                    tp[pk[0]] += 1
+                    matched_pred.add(pk)
+                    matched_true.add(tk)
+        for pk in predicted.keys() - matched_pred:
+            fp[pk[0]] += 1
+        for tk in true.keys() - matched_true:
+            fn[tk[0]] += 1
+    scores = [iou_sum[c] / (tp[c] + fp[c] / 2 + fn[c] / 2) if tp[c] + fp[c] + fn[c] else 0.0
+              for c in range(num_classes) if tp[c] + fp[c] + fn[c] or mistake == "all classes"]
+    return sum(scores) / len(scores)
 
 
 def _boundaries(p, half=0.5, sides="both", reduce="max"):
@@ -209,3 +290,10 @@ def _encoder_only_fraction():
 def test_checks_reject_common_mistakes(question, answer):
     status, message = verdict(question, answer)
     assert status == "wrong", message
+
+
+def test_the_mistakes_of_exercise_07_are_one_change_from_a_correct_answer():
+    # without the mistake, each helper above is a correct answer: the checks reject the mistake, not the helper
+    assert verdict("07.q1", _heatmap)[0] == "correct"
+    assert verdict("07.q2", _group)[0] == "correct"
+    assert verdict("07.q3", _pq)[0] == "correct"

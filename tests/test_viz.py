@@ -1,7 +1,9 @@
+import numpy as np
+from matplotlib.colors import hsv_to_rgb
 import torch
 
 from mtl_course.models import build_model
-from mtl_course.viz import colorize, show_predictions, show_sample, show_samples
+from mtl_course.viz import PALETTE, colorize, show_predictions, show_sample, show_samples
 
 
 def test_show_sample_draws_every_label_map(scenes):
@@ -47,3 +49,16 @@ def test_history_plot(all_tasks, scenes):
     hist = fit(model, tasks, scenes, scenes, epochs=2, batch_size=8, progress=False, device="cpu")
     fig = hist.plot()
     assert len(fig.axes) == 4 and fig.axes[1].get_lines()
+
+
+def test_colorize_offsets_by_direction_and_length_with_the_background_grey():
+    offsets = torch.full((2, 2, 2), float("nan"))
+    offsets[:, 0, 0] = torch.tensor([0.0, 2.0])                        # (dy, dx) = right, the longest
+    offsets[:, 0, 1] = torch.tensor([-1.0, 0.0])                       # up, half as long
+    rgb, _ = colorize("offsets", offsets)
+    assert rgb.shape == (2, 2, 3)
+    assert np.allclose(rgb[0, 0], [1.0, 0.0, 0.0])                     # hue 0 (red), full brightness
+    assert np.allclose(rgb[0, 1], hsv_to_rgb([0.25, 1.0, 0.5]))        # hue a quarter turn on, half as bright
+    assert np.allclose(rgb[1, 0], PALETTE[0]) and np.allclose(rgb[1, 1], PALETTE[0])   # no object: background
+    heat, style = colorize("centers", torch.rand(1, 3, 3))
+    assert heat.shape == (3, 3) and style["vmin"] == 0 and style["vmax"] == 1

@@ -32,6 +32,7 @@ def find_centers(heatmap: Tensor, threshold: float = 0.1, kernel: int = 5, top_k
         heatmap: float [B, 1, H, W]  centre scores (e.g. sigmoid of a head's logits)
     Returns:
         [B] of int64 [K_b, 2]: (row, column) of the K_b <= top_k peaks above threshold, highest score first
+        (equal scores in row-major order)
     """
     if heatmap.dim() != 4 or heatmap.shape[1] != 1:
         raise ValueError(f"the centre heatmap must be [B, 1, H, W], got {tuple(heatmap.shape)}")
@@ -42,7 +43,7 @@ def find_centers(heatmap: Tensor, threshold: float = 0.1, kernel: int = 5, top_k
     centers = []
     for scores, keep in zip(heatmap[:, 0], peaks[:, 0]):
         where = keep.nonzero()                                   # [K, 2] (row, column)
-        order = scores[keep].argsort(descending=True)[:top_k]    # nonzero() and scores[keep] share row-major order
+        order = scores[keep].argsort(descending=True, stable=True)[:top_k]   # ties: row-major, as nonzero() lists them
         centers.append(where[order])
     return centers
 
