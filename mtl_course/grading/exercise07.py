@@ -108,7 +108,8 @@ def _panoptic_cases() -> list[tuple[str, tuple[torch.Tensor, ...]]]:
                                    [0, 0, 0, 0, 3, 3],
                                    [0, 0, 0, 0, 3, 3]]])
     merged = torch.where(true_instance == 2, 1, true_instance)            # IoU exactly 0.5 with each: no match
-    stuff_ids = torch.where(true_semseg == 0, 9, true_instance)            # ids on stuff pixels mean nothing
+    left = torch.arange(6) < 3
+    stuff_ids = torch.where(true_semseg == 0, torch.where(left, 8, 9), true_instance)   # two ids on stuff: still one
     extra_class = true_semseg.clone()
     extra_class[0, 3, 0] = 3                                               # a class the truth does not have
     two_images = (torch.cat([true_semseg, true_semseg.flip(-1)]), torch.cat([merged, true_instance.flip(-1)]),
