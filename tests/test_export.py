@@ -1,0 +1,87 @@
+"""ONNX export: the real exporter, onnx.checker and ONNX Runtime on the CPU, compared with PyTorch."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+import torch
+
+from mtl_course.export import onnx_session, run_onnx, to_onnx
+from mtl_course.models import build_model
+from mtl_course.tasks import get_task
+
+pytest.importorskip("onnxruntime", reason="the deploy extra: pip install 'mtl-course[deploy]'")
+pytest.importorskip("onnxscript", reason="the deploy extra: pip install 'mtl-course[deploy]'")
+
+TOLERANCE = 1e-4          # largest absolute difference between ONNX Runtime's outputs and PyTorch's (float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tasks = [get_task("semseg", num_classes=6), get_task("depth"), get_task("edges"), get_task("offsets")]
+    model = build_model(tasks, seed=0)
+    model.train()                                                     # export must not depend on the mode
+    path = to_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx", size=(32, 48))
+    assert model.training                                             # left as it was
+    return model, path
+
+
+def test_onnx_runtime_gives_pytorchs_outputs_for_every_task_and_batch_size(exported):
+    model, path = exported
+    session = onnx_session(path)
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    assert [o.name for o in session.get_outputs()] == ["semseg", "depth", "edges", "offsets"]
+    model.eval()
+    for batch in (1, 5):                                              # the batch axis is dynamic
+        images = torch.rand(batch, 3, 32, 48, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            expected = model(images)
+        got = run_onnx(session, images)
+        assert set(got) == set(expected)
+        for name, value in expected.items():
+            assert got[name].shape == value.shape, name
+            assert (got[name] - value).abs().max() < TOLERANCE, name
+    uint8 = (torch.rand(1, 3, 32, 48) * 255).to(torch.uint8)          # 8-bit images are read as the model reads them
+    with torch.no_grad():
+        assert (run_onnx(session, uint8)["semseg"] - model(uint8)["semseg"]).abs().max() < TOLERANCE
+    model.train()
+
+
+def test_bad_sizes_models_and_images_are_refused_with_the_fix(exported, tmp_path):
+    model, path = exported
+    with pytest.raises(ValueError, match="multiples of 16"):
+        to_onnx(model, tmp_path / "m.onnx", size=(40, 40))
+    with pytest.raises(ValueError, match=r"\(height, width\)"):
+        to_onnx(model, tmp_path / "m.onnx", size="64")
+    with pytest.raises(TypeError, match="MultiTaskNet"):
+        to_onnx(torch.nn.Conv2d(3, 1, 3), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"exported for images \[batch, 3, 32, 48\].*size="):
+        run_onnx(onnx_session(path), torch.rand(1, 3, 64, 64))
+    with pytest.raises(FileNotFoundError, match="to_onnx"):
+        onnx_session(tmp_path / "missing.onnx")
+
+
+def test_a_missing_extra_says_how_to_install_it(monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx":
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    with pytest.raises(ImportError, match=r"mtl-course\[deploy\]"):
+        to_onnx(build_model([get_task("depth")], seed=0), tmp_path / "m.onnx", size=32)
+
+
+@pytest.mark.parametrize("options", [{"sharing": "attention"}, {"sharing": "cross_stitch"}, {"encoder": "resnet18"}],
+                         ids=["attention", "cross_stitch", "resnet18"])
+def test_every_kind_of_network_exports(options, tmp_path):
+    tasks = [get_task("semseg", num_classes=6), get_task("labels", num_classes=6)]    # a dense and an image head
+    model = build_model(tasks, seed=0, **options).eval()
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    got = run_onnx(onnx_session(to_onnx(model, tmp_path / "m.onnx", size=32)), images)
+    with torch.no_grad():
+        expected = model(images)
+    assert all((got[name] - value).abs().max() < TOLERANCE for name, value in expected.items())
