@@ -21,7 +21,7 @@ LEVELS = {
     "tasks": 1, "data": 1,
     "models": 2,
     "train": 3,
-    "transfer": 4, "viz": 4, "export": 4,
+    "transfer": 4, "viz": 4, "export": 4, "compress": 4,
     "lessons": 5, "grading": 5,
     "__main__": 6,
 }

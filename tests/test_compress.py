@@ -1,0 +1,78 @@
+"""Knowledge distillation: the losses by hand, bad arguments, and a student that gets closer to its teacher."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mtl_course.compress import Distill, distill, distillation_loss, teacher_outputs
+from mtl_course.data import SyntheticScenes
+from mtl_course.models import Decoder, DenseHead, MultiTaskNet, Trunk, UNetEncoder, build_model
+from mtl_course.tasks import get_task
+from mtl_course.train import evaluate, fit
+
+
+def test_the_three_losses_by_hand():
+    teacher = torch.tensor([[[[2.0]], [[0.0]], [[-1.0]]]])             # [1, 3, 1, 1]: one pixel, three classes
+    student = torch.tensor([[[[0.0]], [[1.0]], [[0.0]]]])
+    t = 2.0
+    p = torch.softmax(teacher[0, :, 0, 0] / t, 0)
+    q = torch.softmax(student[0, :, 0, 0] / t, 0)
+    kl = float((p * (p.log() - q.log())).sum())                         # KL(teacher || student)
+    assert distillation_loss(student, teacher, "softmax", t).item() == pytest.approx(t * t * kl)
+    assert distillation_loss(teacher, teacher, "softmax", t).item() == pytest.approx(0.0, abs=1e-7)
+    logits, target_logits = torch.tensor([[0.5, -1.0]]), torch.tensor([[2.0, 0.0]])
+    sure = torch.sigmoid(target_logits)
+    by_hand = -(sure * torch.log(torch.sigmoid(logits)) + (1 - sure) * torch.log(1 - torch.sigmoid(logits))).mean()
+    assert distillation_loss(logits, target_logits, "sigmoid").item() == pytest.approx(by_hand.item())
+    assert distillation_loss(torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2), "l1").item() == 1.0
+    with pytest.raises(ValueError, match="differ"):
+        distillation_loss(torch.zeros(1, 3, 2, 2), torch.zeros(1, 4, 2, 2), "softmax")
+
+
+def test_bad_distillation_arguments_are_refused():
+    with pytest.raises(ValueError, match=">= 0"):
+        Distill(get_task("depth"), weight=-1)
+    with pytest.raises(ValueError, match="> 0"):
+        Distill(get_task("depth"), temperature=0)
+    with pytest.raises(ValueError, match="distillable tasks"):
+        Distill(get_task("consistency"))
+    task = Distill(get_task("semseg", num_classes=6))
+    assert (task.name, task.target, task.reads, task.form) == ("distill/semseg", "teacher/semseg", ["semseg"],
+                                                               "softmax")
+
+
+def small_student(tasks) -> MultiTaskNet:
+    """Half the teacher's channels: the student of a distillation."""
+    encoder = UNetEncoder(channels=(8, 16, 32, 64, 64))
+    trunk = Trunk(encoder, Decoder(encoder.channels, [16, 16, 32, 64], encoder.strides[0], out_channels=16))
+    return MultiTaskNet(trunk, {t.name: DenseHead(16, t.out_channels, initial_bias=t.initial_bias) for t in tasks})
+
+
+def test_a_distilled_student_is_closer_to_its_teacher_than_one_trained_on_labels_alone():
+    train = SyntheticScenes(n=64, size=32, seed=5, split="train", cache=False)
+    val = SyntheticScenes(n=32, size=32, seed=5, split="val", cache=False)
+    tasks = [get_task("semseg", num_classes=6), get_task("depth")]
+    teacher = build_model(tasks, seed=0)
+    fit(teacher, tasks, train, epochs=3, batch_size=8, lr=3e-3, seed=0, progress=False)
+    reference = teacher_outputs(teacher, val, tasks)
+    assert reference["teacher/semseg"].shape == (32, 6, 32, 32) and reference["teacher/depth"].shape == (32, 1, 32, 32)
+    gaps = {}
+    for name, weight in (("labels alone", 0.0), ("distilled", 5.0)):
+        torch.manual_seed(1)
+        student = small_student(tasks)
+        history = distill(teacher, student, tasks, train, val, weight=weight, temperature=2.0, epochs=3,
+                          batch_size=8, lr=3e-3, seed=0, progress=False)
+        assert set(history.val_metrics) == {"semseg", "depth", "distill/semseg", "distill/depth"}
+        gaps[name] = history.val_metrics["distill/semseg"]["gap"][-1]
+        assert math.isfinite(history.val_metrics["distill/depth"]["gap"][-1])
+    assert gaps["distilled"] < 0.8 * gaps["labels alone"], gaps
+    model_scores = evaluate(student, tasks, val)                        # the student is an ordinary model
+    assert 0 <= model_scores["semseg"]["miou"] <= 1
+    with pytest.raises(ValueError, match="no head"):
+        distill(teacher, small_student(tasks[:1]), tasks, train, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="teacher has no output"):
+        teacher_outputs(teacher, val, [get_task("edges")])
