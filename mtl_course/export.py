@@ -48,8 +48,9 @@ def _check_size(size: Any) -> tuple[int, int]:
 
 def to_onnx(model: MultiTaskNet, path: str | Path, size: tuple[int, int] | int = (64, 64),
             opset: int | None = None) -> Path:
-    """Write `model` to `path` as ONNX (input "image" [batch, 3, H, W], outputs named after the tasks); returns the
-    path. The model is exported in eval mode (batch-norm statistics frozen) from a CPU copy; it is left as it was."""
+    """Write `model` to `path` as ONNX (input "image" [batch, 3, H, W], outputs named after the tasks), weights
+    included (one file, no .data beside it); returns the path. The model is exported in eval mode (batch-norm
+    statistics frozen) from a CPU copy; it is left as it was."""
     if not isinstance(model, MultiTaskNet):
         raise TypeError(f"to_onnx exports a MultiTaskNet (from build_model), got {type(model).__name__}")
     height, width = _check_size(size)
@@ -65,7 +66,7 @@ def to_onnx(model: MultiTaskNet, path: str | Path, size: tuple[int, int] | int =
             warnings.simplefilter("ignore")             # the exporter's progress lines and notes
             torch.onnx.export(cpu, (example,), str(path), input_names=[INPUT], output_names=names,
                               dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset,
-                              dynamo=True)
+                              dynamo=True, external_data=False)     # one self-contained file
     except Exception as err:
         raise RuntimeError(f"the ONNX export of this model failed ({type(err).__name__}: {str(err)[:300]}). "
                            f"Models from build_model export; a module of your own must be traceable by "

@@ -76,3 +76,28 @@ def test_a_distilled_student_is_closer_to_its_teacher_than_one_trained_on_labels
         distill(teacher, small_student(tasks[:1]), tasks, train, epochs=1, progress=False)
     with pytest.raises(ValueError, match="teacher has no output"):
         teacher_outputs(teacher, val, [get_task("edges")])
+
+
+def test_pruning_zeroes_the_smallest_weights_or_whole_channels_and_sticks():
+    from mtl_course.compress import convolutions, prune_model, sparsity
+    model = build_model([get_task("semseg", num_classes=6), get_task("depth")], seed=0)
+    before = [conv.weight.detach().clone() for conv in convolutions(model)]
+    assert sparsity(model) == 0.0
+    prune_model(model, amount=0.5)
+    for old, conv in zip(before, convolutions(model)):
+        zero = conv.weight == 0
+        assert int(zero.sum()) == round(0.5 * old.numel())            # per layer, not over the whole network
+        assert old[zero].abs().max() <= old[~zero].abs().min()         # the smallest |w| went
+        assert not hasattr(conv, "weight_orig")                        # permanent: no mask left behind
+    assert 0.49 < sparsity(model) < 0.51
+    assert model(torch.rand(2, 3, 32, 32))["semseg"].shape == (2, 6, 32, 32)
+
+    channels = build_model([get_task("depth")], seed=0)
+    prune_model(channels, amount=0.25, structured=True)
+    for conv in convolutions(channels):
+        empty = (conv.weight.flatten(1) == 0).all(dim=1)              # output channels that are all zero
+        assert int(empty.sum()) == round(0.25 * conv.out_channels)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        prune_model(channels, amount=1.5)
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        prune_model(torch.nn.Linear(2, 2), amount=0.5)

@@ -24,6 +24,7 @@ def exported(tmp_path_factory):
     model.train()                                                     # export must not depend on the mode
     path = to_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx", size=(32, 48))
     assert model.training                                             # left as it was
+    assert not path.with_name(path.name + ".data").exists()           # weights inside: one file to ship
     return model, path
 
 
@@ -85,3 +86,19 @@ def test_every_kind_of_network_exports(options, tmp_path):
     with torch.no_grad():
         expected = model(images)
     assert all((got[name] - value).abs().max() < TOLERANCE for name, value in expected.items())
+
+
+def test_an_int8_copy_is_smaller_and_stays_close_to_the_float_model(exported, tmp_path):
+    from mtl_course.compress import quantize_onnx
+    model, path = exported
+    images = torch.rand(32, 3, 32, 48, generator=torch.Generator().manual_seed(3))
+    int8 = quantize_onnx(path, tmp_path / "int8.onnx", images)
+    assert int8.stat().st_size < 0.4 * path.stat().st_size           # 8-bit weights instead of 32-bit
+    fp32, small = run_onnx(onnx_session(path), images[:8]), run_onnx(onnx_session(int8), images[:8])
+    for name in ("semseg", "depth"):
+        error = (small[name] - fp32[name]).abs().mean() / fp32[name].abs().mean()
+        assert error < 0.1, (name, float(error))
+    with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
+        quantize_onnx(path, tmp_path / "x.onnx", torch.rand(3, 32, 48))
+    with pytest.raises(FileNotFoundError, match="to_onnx"):
+        quantize_onnx(tmp_path / "missing.onnx", tmp_path / "x.onnx", images)
