@@ -4,6 +4,8 @@
                        lesson_task, train_model, train_single_task
     baselines.py       the single-task baseline cache: save_stl_scores, stl_scores
     transfer_study.py  lesson 05: TransferSetup, the six recipes, run
+    instances.py       lesson 07: INSTANCE_SETUP, INSTANCE_VARIANTS, train_variant, predict_panoptic,
+                       evaluate_panoptic (import them from mtl_course.lessons.instances)
     pretrain.py        how the course backbone is made: PretrainSetup, pretrain
 """
 
