@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mtl_course.data import SyntheticScenes
-from mtl_course.lessons import LessonSetup, train_model
-from mtl_course.lessons.instances import evaluate_panoptic, instance_task, panoptic_outputs, predict_panoptic
+from mtl_course.lessons import LessonSetup, lesson_task, train_model
+from mtl_course.lessons.instances import evaluate_panoptic, panoptic_outputs, predict_panoptic
 from mtl_course.metrics import center_counts, center_scores, offset_sums
 from mtl_course.models import build_model
 from mtl_course.tasks import focal_loss, get_task
@@ -80,7 +80,7 @@ def test_offsets_loss_and_error_leave_the_background_out():
 
 def test_training_and_panoptic_evaluation_on_scenes():
     setup = LessonSetup(size=32, n_train=16, n_val=8, epochs=1, batch_size=8)
-    tasks = [instance_task(n) for n in ("semseg", "centers", "offsets")]
+    tasks = [lesson_task(n) for n in ("semseg", "centers", "offsets")]
     model, history = train_model(tasks, setup, progress=False)
     assert set(history.val_metrics) == {"semseg", "centers", "offsets"}
     val = setup.data()[1]
@@ -96,7 +96,7 @@ def test_training_and_panoptic_evaluation_on_scenes():
 
 def test_grouping_needs_centres_and_offsets_from_the_models():
     setup = LessonSetup(size=32, n_train=8, n_val=8, epochs=1, batch_size=8)
-    model, _ = train_model([instance_task("semseg")], setup, progress=False)
+    model, _ = train_model([lesson_task("semseg")], setup, progress=False)
     with pytest.raises(ValueError, match=r"no \['centers', 'offsets'\].*get_task\('centers'\)"):
         panoptic_outputs(model, torch.zeros(1, 3, 32, 32))
 

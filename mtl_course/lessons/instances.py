@@ -18,7 +18,6 @@ from mtl_course.data import CLASSES
 from mtl_course.lessons.setup import LessonSetup, lesson_task, train_model
 from mtl_course.metrics import group_instances, panoptic_scores, panoptic_stats
 from mtl_course.models import MultiTaskNet
-from mtl_course.tasks import get_task
 from mtl_course.train import History
 from mtl_course.train.batches import iterate, to_tensors
 
@@ -82,11 +81,6 @@ def evaluate_panoptic(models: MultiTaskNet | Sequence[MultiTaskNet], data: Any, 
     return panoptic_scores(stats)
 
 
-def instance_task(name: str):
-    """semseg (with the course's classes), centers or offsets."""
-    return lesson_task(name) if name == "semseg" else get_task(name)
-
-
 def train_variant(name: str, setup: LessonSetup = INSTANCE_SETUP, data: tuple[Any, Any] | None = None,
                   progress: bool | None = None) -> tuple[list[MultiTaskNet], list[History]]:
     """Train the networks of INSTANCE_VARIANTS[name] with `setup`: (models, their histories)."""
@@ -94,7 +88,7 @@ def train_variant(name: str, setup: LessonSetup = INSTANCE_SETUP, data: tuple[An
         raise ValueError(f"unknown variant {name!r}; valid variants are {list(INSTANCE_VARIANTS)}")
     models, histories = [], []
     for names, weighting in INSTANCE_VARIANTS[name]:
-        model, history = train_model([instance_task(n) for n in names], setup, progress=progress, data=data,
+        model, history = train_model([lesson_task(n) for n in names], setup, progress=progress, data=data,
                                      weighting=weighting)
         models.append(model)
         histories.append(history)
