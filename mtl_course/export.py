@@ -7,6 +7,7 @@ holding the raw output the PyTorch model gives (logits for semseg, metres for de
     path = to_onnx(model, "model.onnx", size=(64, 64))       # torch.export-based exporter, then onnx.checker
     session = onnx_session(path)                              # ONNX Runtime, on the CPU
     outputs = run_onnx(session, images)                       # {task: tensor}, as model(images) gives
+    evaluate_onnx(session, tasks, val)                        # {task: {metric: value}}, as train.evaluate gives
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import copy
 import io
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
 from mtl_course.models import MultiTaskNet
 from mtl_course.models.trunk import as_image_batch
+from mtl_course.tasks import Task
+from mtl_course.train.batches import iterate, to_tensors
 
 INPUT = "image"
 EXTRA = "pip install 'mtl-course[deploy]' (or: pip install onnx onnxscript onnxruntime)"
@@ -92,3 +95,19 @@ def run_onnx(session: Any, images: Tensor) -> dict[str, Tensor]:
                          f"got {list(images.shape)}; resize the images or export again with size=(H, W)")
     outputs = session.run(None, {INPUT: images.float().numpy()})
     return {meta.name: torch.from_numpy(value) for meta, value in zip(session.get_outputs(), outputs)}
+
+
+def evaluate_onnx(session: Any, tasks: Sequence[Task], data: Any, batch_size: int = 64) -> dict[str, dict[str, float]]:
+    """Scores of an exported model on `data`, {task name: {metric: value}}: the same metrics, accumulated the same
+    way over batches, as mtl_course.train.evaluate gives for the PyTorch model."""
+    names = [meta.name for meta in session.get_outputs()]
+    missing = [t.name for t in tasks if any(name not in names for name in t.reads)]
+    if missing:
+        raise ValueError(f"the ONNX model has no output for {missing} (its outputs are {names})")
+    keys = ["image", *dict.fromkeys(t.target for t in tasks)]
+    states = {t.name: t.metric_state() for t in tasks}
+    for batch in iterate(data, to_tensors(data, keys), keys, batch_size, torch.device("cpu")):
+        outputs = run_onnx(session, batch["image"])
+        for task in tasks:
+            states[task.name].update(*task.inputs(outputs, batch))
+    return {name: state.compute() for name, state in states.items()}

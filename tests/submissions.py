@@ -131,6 +131,23 @@ WRONG = {
                      "                scores.append(iou if iou > 0.5 else 0.0)\n"
                      "    return sum(scores) / len(scores)",
     },
+    "09": {
+        "q1-answer": "def distillation_loss(student, teacher, form, temperature=2.0):\n"   # forgot the T^2
+                     "    if form == 'softmax':\n"
+                     "        p = F.log_softmax(teacher / temperature, 1)\n"
+                     "        q = F.log_softmax(student / temperature, 1)\n"
+                     "        return (p.exp() * (p - q)).sum(1).mean()\n"
+                     "    if form == 'sigmoid':\n"
+                     "        return F.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher))\n"
+                     "    return (student - teacher).abs().mean()",
+        "q2-answer": "def prune_by_hand(weight, amount):\n"                       # ranks by w, not |w|
+                     "    k = round(amount * weight.numel())\n"
+                     "    out = weight.clone()\n"
+                     "    out.view(-1)[weight.flatten().argsort()[:k]] = 0\n"
+                     "    return out",
+        "q3-answer": "def nonzero_weights(model):\n"                             # every parameter named *weight*
+                     "    return sum(int((p != 0).sum()) for n, p in model.named_parameters() if 'weight' in n)",
+    },
 }
 
 

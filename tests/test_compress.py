@@ -78,6 +78,24 @@ def test_a_distilled_student_is_closer_to_its_teacher_than_one_trained_on_labels
         teacher_outputs(teacher, val, [get_task("edges")])
 
 
+def test_global_pruning_ranks_every_convolution_weight_together():
+    from mtl_course.compress import convolutions, prune_model, sparsity
+    model = build_model([get_task("semseg", num_classes=6), get_task("depth")], seed=0)
+    for conv in convolutions(model.heads):                             # heads with large weights: they must survive
+        torch.nn.init.constant_(conv.weight, 5.0)
+    everything = torch.cat([conv.weight.detach().abs().flatten() for conv in convolutions(model)])
+    k = round(0.6 * everything.numel())
+    threshold = everything.kthvalue(k).values
+    prune_model(model, amount=0.6, scope="global")
+    zeros = sum(int((conv.weight == 0).sum()) for conv in convolutions(model))
+    assert zeros == k and sparsity(model) == pytest.approx(0.6, abs=1e-4)
+    for conv in convolutions(model):
+        assert (conv.weight[conv.weight != 0].abs() >= threshold).all()
+    assert all((conv.weight != 0).all() for conv in convolutions(model.heads))      # per layer, half would be gone
+    per_layer = [round(float((conv.weight == 0).float().mean()), 2) for conv in convolutions(model.trunk)]
+    assert max(per_layer) - min(per_layer) > 0.2                       # the layers lost different fractions
+
+
 def test_pruning_zeroes_the_smallest_weights_or_whole_channels_and_sticks():
     from mtl_course.compress import convolutions, prune_model, sparsity
     model = build_model([get_task("semseg", num_classes=6), get_task("depth")], seed=0)
@@ -99,5 +117,15 @@ def test_pruning_zeroes_the_smallest_weights_or_whole_channels_and_sticks():
         assert int(empty.sum()) == round(0.25 * conv.out_channels)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         prune_model(channels, amount=1.5)
+    with pytest.raises(ValueError, match="scope='layer'"):
+        prune_model(channels, amount=0.5, structured=True, scope="global")
+    with pytest.raises(ValueError, match="valid scopes"):
+        prune_model(channels, amount=0.5, scope="network")
+    trained = build_model([get_task("depth")], seed=0).to(memory_format=torch.channels_last)   # as fit leaves it
+    expected = prune_model(build_model([get_task("depth")], seed=0), amount=0.5)
+    prune_model(trained, amount=0.5)
+    for conv, reference in zip(convolutions(trained), convolutions(expected)):
+        assert torch.equal(conv.weight, reference.weight)
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)      # its layout kept
     with pytest.raises(ValueError, match="no nn.Conv2d"):
         prune_model(torch.nn.Linear(2, 2), amount=0.5)

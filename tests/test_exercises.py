@@ -163,7 +163,50 @@ def _common_mistakes():
           for m in ("minus", "no offsets", "row-major", "from 0", "background")],
         *[("07.q3", lambda *maps, m=m: _pq(*maps, mistake=m))                          # IoU >= 0.5; stuff split
           for m in (">=", "all classes", "stuff split", "pooled", "per image")],       # by ids; images pooled...
+        *[("09.q1", lambda s, te, form, temp=2.0, m=m: _distill(s, te, form, temp, m))  # no T^2; KL reversed;
+          for m in ("no T^2", "reversed", "batchmean", "mean over classes", "detached",  # kl_div's batchmean;
+                    "teacher not softened", "cross-entropy", "hard labels", "mse", "l2")],  # ...
+        *[("09.q2", lambda w, a, m=m: _prune(w, a, m)) for m in ("int", "signed", "in place", "largest")],
+        ("09.q3", lambda model: sum(int((p != 0).sum()) for p in model.parameters())),  # biases, batch norm...
+        ("09.q3", lambda model: sum(int((p != 0).sum()) for n, p in model.named_parameters() if "weight" in n)),
+        ("09.q3", lambda model: sum(int((c.weight == 0).sum()) for c in model.modules()
+                                    if isinstance(c, t.nn.Conv2d))),                    # the zeros
+        ("09.q3", lambda model: sum(c.weight.numel() for c in model.modules() if isinstance(c, t.nn.Conv2d))),
     ]
+
+
+def _distill(student, teacher, form, temperature=2.0, mistake=None):
+    """Exercise 09 q1's distillation loss with one plausible mistake."""
+    import torch.nn.functional as F
+    teacher, t = teacher.detach(), temperature
+    if form == "softmax":
+        log_p = F.log_softmax(teacher / (1 if mistake == "teacher not softened" else t), 1)
+        log_q = F.log_softmax(student / t, 1)
+        if mistake == "reversed":
+            log_p, log_q = log_q, log_p
+        if mistake == "batchmean":
+            return t * t * F.kl_div(log_q, log_p.exp(), reduction="batchmean")
+        per_class = -log_p.exp() * log_q if mistake == "cross-entropy" else log_p.exp() * (log_p - log_q)
+        kl = per_class.mean() if mistake == "mean over classes" else per_class.sum(1).mean()
+        loss = kl if mistake == "no T^2" else t * t * kl
+        return loss.detach() if mistake == "detached" else loss
+    if form == "sigmoid":
+        if mistake == "hard labels":
+            return F.binary_cross_entropy_with_logits(student, (teacher > 0).float())
+        if mistake == "mse":
+            return (student.sigmoid() - teacher.sigmoid()).square().mean()
+        return F.binary_cross_entropy_with_logits(student, teacher.sigmoid())
+    return (student - teacher).square().mean() if mistake == "l2" else (student - teacher).abs().mean()
+
+
+def _prune(weight, amount, mistake=None):
+    """Exercise 09 q2's magnitude pruning with one plausible mistake."""
+    k = int(amount * weight.numel()) if mistake == "int" else round(amount * weight.numel())
+    key = weight.flatten() if mistake == "signed" else weight.abs().flatten()
+    pruned = weight if mistake == "in place" else weight.clone()
+    if k:
+        pruned.view(-1)[key.argsort(descending=mistake == "largest")[:k]] = 0
+    return pruned
 
 
 def _heatmap(instance, sigma=1.5, mistake=None):
@@ -292,8 +335,10 @@ def test_checks_reject_common_mistakes(question, answer):
     assert status == "wrong", message
 
 
-def test_the_mistakes_of_exercise_07_are_one_change_from_a_correct_answer():
+def test_the_mistakes_of_exercises_07_and_09_are_one_change_from_a_correct_answer():
     # without the mistake, each helper above is a correct answer: the checks reject the mistake, not the helper
     assert verdict("07.q1", _heatmap)[0] == "correct"
     assert verdict("07.q2", _group)[0] == "correct"
     assert verdict("07.q3", _pq)[0] == "correct"
+    assert verdict("09.q1", _distill)[0] == "correct"
+    assert verdict("09.q2", _prune)[0] == "correct"

@@ -7,9 +7,11 @@ import builtins
 import pytest
 import torch
 
-from mtl_course.export import onnx_session, run_onnx, to_onnx
+from mtl_course.data import SyntheticScenes
+from mtl_course.export import evaluate_onnx, onnx_session, run_onnx, to_onnx
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
+from mtl_course.train import evaluate
 
 pytest.importorskip("onnxruntime", reason="the deploy extra: pip install 'mtl-course[deploy]'")
 pytest.importorskip("onnxscript", reason="the deploy extra: pip install 'mtl-course[deploy]'")
@@ -47,6 +49,22 @@ def test_onnx_runtime_gives_pytorchs_outputs_for_every_task_and_batch_size(expor
     with torch.no_grad():
         assert (run_onnx(session, uint8)["semseg"] - model(uint8)["semseg"]).abs().max() < TOLERANCE
     model.train()
+
+
+def test_the_exported_model_scores_what_the_pytorch_model_scores(exported):
+    model, path = exported
+    tasks = [get_task("semseg", num_classes=6), get_task("depth"), get_task("edges"), get_task("offsets")]
+    scenes = SyntheticScenes(n=23, size=48, seed=2, split="val", cache=False).tensors()
+    data = {key: value[..., 8:40, :] for key, value in scenes.items() if value.dim() >= 3}   # 32x48 crops
+    expected = evaluate(model, tasks, data)
+    got = evaluate_onnx(onnx_session(path), tasks, data, batch_size=10)     # batches of 10, 10, 3
+    assert set(got) == set(expected)
+    for name, metrics in expected.items():
+        assert set(got[name]) == set(metrics)
+        for metric, value in metrics.items():
+            assert got[name][metric] == pytest.approx(value, rel=1e-3, abs=1e-4), (name, metric)
+    with pytest.raises(ValueError, match="no output for"):
+        evaluate_onnx(onnx_session(path), [get_task("normals")], data)
 
 
 def test_bad_sizes_models_and_images_are_refused_with_the_fix(exported, tmp_path):
@@ -98,6 +116,10 @@ def test_an_int8_copy_is_smaller_and_stays_close_to_the_float_model(exported, tm
     for name in ("semseg", "depth"):
         error = (small[name] - fp32[name]).abs().mean() / fp32[name].abs().mean()
         assert error < 0.1, (name, float(error))
+    coarse = quantize_onnx(path, tmp_path / "int8-all.onnx", images, float_outputs=False)
+    everything = run_onnx(onnx_session(coarse), images[:8])
+    for name in ("semseg", "depth", "edges", "offsets"):                  # float heads: closer on every output
+        assert (small[name] - fp32[name]).abs().mean() < (everything[name] - fp32[name]).abs().mean(), name
     with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
         quantize_onnx(path, tmp_path / "x.onnx", torch.rand(3, 32, 48))
     with pytest.raises(FileNotFoundError, match="to_onnx"):

@@ -34,6 +34,32 @@ def test_parameter_counts_follow_the_sharing(all_tasks):
     assert shared < 0.3 * separate                # ~1/T of the parameters
 
 
+@pytest.mark.parametrize("sharing", ["hard", "none", "attention", "cross_stitch"])
+def test_width_scales_every_layer_and_survives_a_checkpoint(all_tasks, sharing, tmp_path):
+    full = build_model(all_tasks, sharing=sharing, seed=0)
+    half = build_model(all_tasks, sharing=sharing, seed=0, width=0.5)
+    convs = [m for m in full.modules() if isinstance(m, torch.nn.Conv2d)]
+    half_convs = [m for m in half.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == len(half_convs)          # the same layers, each narrower
+    for wide, narrow in zip(convs, half_convs):
+        in_ch = 3 if wide.in_channels == 3 else wide.in_channels // 2
+        out_ch = wide.out_channels if wide.out_channels <= 6 else wide.out_channels // 2      # heads keep theirs
+        assert (narrow.in_channels, narrow.out_channels) == (in_ch, out_ch), narrow
+    assert 0.2 < count_parameters(half) / count_parameters(full) < 0.3     # ~ width^2 of the weights
+    outputs = half(torch.rand(2, 3, 32, 48))
+    assert {k: v.shape[1:] for k, v in outputs.items()} == {k: v.shape[1:] for k, v in full(torch.rand(2, 3, 32, 48)).items()}
+    loaded = mc.train.load_checkpoint(mc.train.save_checkpoint(half, tmp_path / "half.pt"))
+    assert loaded.config["width"] == 0.5 and count_parameters(loaded) == count_parameters(half)
+
+
+@pytest.mark.parametrize("kwargs, phrase", [({"width": 0}, "in \\(0, 4\\]"), ({"width": "half"}, "in \\(0, 4\\]"),
+                                            ({"width": 0.5, "encoder": "resnet18"}, "only for encoder='unet'"),
+                                            ({"width": 0.5, "pretrained": "course"}, "only for encoder='unet'")])
+def test_bad_widths_say_what_width_is(all_tasks, kwargs, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        build_model(all_tasks[:1], **kwargs)
+
+
 def test_count_trainable_only(all_tasks):
     model = build_model(all_tasks[:1])
     for p in model.trunk.encoder.parameters():

@@ -4,7 +4,7 @@ A check is also the question's test, as nbgrader sees it: when the answer is not
 why, then raises `NotCorrectYet` (an AssertionError), so a grade cell scores only a correct answer under
 nbgrader as under `python -m mtl_course grade`. An unfinished answer (None, or a function that still raises
 NotImplementedError) is reported as "not answered yet", an answer that crashes with its error. `verdict`
-judges without printing or raising. The questions live in exercise01.py ... exercise07.py (registered in
+judges without printing or raising. The questions live in exercise01.py ... exercise09.py (registered in
 questions.py).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mtl_course.grading import (exercise01, exercise02, exercise03, exercise04, exercise05,  # noqa: F401 (register)
-                                exercise06, exercise07)
+                                exercise06, exercise07, exercise09)
 from mtl_course.grading.questions import QUESTIONS
 
 

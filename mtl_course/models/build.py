@@ -38,26 +38,42 @@ ENCODERS = ("unet", "resnet18")
 SHARINGS = ("hard", "none", "cross_stitch", "attention")
 BRANCHES = ("head", "decoder")
 PRETRAINED = (None, "course", "imagenet")
+UNET_CHANNELS = (16, 32, 64, 128, 128)
 DECODER_WIDTHS = {"unet": [16, 32, 64, 128], "resnet18": [32, 64, 128, 256]}
 FEATURE_CHANNELS = 16          # channels of the full-resolution map the dense heads read
 
 
-def new_encoder(encoder: str, weights: torchvision.models.ResNet18_Weights | None = None) -> nn.Module:
-    return UNetEncoder() if encoder == "unet" else ResNetEncoder(weights=weights)
+def scaled(channels: Sequence[int], width: float) -> list[int]:
+    """Channel counts times `width` (at least 4 each): width=0.5 gives a half-width network, ~1/4 of the weights."""
+    return [max(4, round(c * width)) for c in channels]
 
 
-def new_decoder(encoder: nn.Module, name: str) -> Decoder:
-    return Decoder(encoder.channels, DECODER_WIDTHS[name], encoder.strides[0], out_channels=FEATURE_CHANNELS)
+def new_encoder(encoder: str, weights: torchvision.models.ResNet18_Weights | None = None,
+                width: float = 1.0) -> nn.Module:
+    if encoder == "unet":
+        return UNetEncoder(tuple(scaled(UNET_CHANNELS, width)))
+    return ResNetEncoder(weights=weights)
+
+
+def new_decoder(encoder: nn.Module, name: str, width: float = 1.0) -> Decoder:
+    return Decoder(encoder.channels, scaled(DECODER_WIDTHS[name], width), encoder.strides[0],
+                   out_channels=feature_channels(width))
+
+
+def feature_channels(width: float = 1.0) -> int:
+    """Channels of the full-resolution map the dense heads read."""
+    return scaled([FEATURE_CHANNELS], width)[0]
 
 
 def hard_sharing(tasks: Sequence[Task], encoder: str = "unet", branch: str = "head",
-                 weights: torchvision.models.ResNet18_Weights | None = None) -> MultiTaskNet:
+                 weights: torchvision.models.ResNet18_Weights | None = None, width: float = 1.0) -> MultiTaskNet:
     """One trunk (encoder, + decoder if branch="head"), one head per task (+ its own decoder if "decoder")."""
-    shared_encoder = new_encoder(encoder, weights)
+    shared_encoder = new_encoder(encoder, weights, width)
     dense = [t.name for t in tasks if t.dense]
-    shared_decoder = new_decoder(shared_encoder, encoder) if branch == "head" and dense else None
-    own_decoders = {name: new_decoder(shared_encoder, encoder) for name in dense} if branch == "decoder" else {}
-    heads = {t.name: DenseHead(FEATURE_CHANNELS, t.out_channels, initial_bias=t.initial_bias) if t.dense
+    shared_decoder = new_decoder(shared_encoder, encoder, width) if branch == "head" and dense else None
+    own_decoders = ({name: new_decoder(shared_encoder, encoder, width) for name in dense} if branch == "decoder"
+                    else {})
+    heads = {t.name: DenseHead(feature_channels(width), t.out_channels, initial_bias=t.initial_bias) if t.dense
              else ImageHead(shared_encoder.channels[-1], t.out_channels) for t in tasks}
     heads = {name: DecoderHead(own_decoders[name], head) if name in own_decoders else head
              for name, head in heads.items()}
@@ -65,33 +81,35 @@ def hard_sharing(tasks: Sequence[Task], encoder: str = "unet", branch: str = "he
 
 
 def no_sharing(tasks: Sequence[Task], encoder: str = "unet",
-               weights: torchvision.models.ResNet18_Weights | None = None) -> MultiTaskNet:
+               weights: torchvision.models.ResNet18_Weights | None = None, width: float = 1.0) -> MultiTaskNet:
     """Nothing shared: an empty trunk (the image itself) and a whole single-task network per task."""
-    return MultiTaskNet(nn.Identity(), {t.name: OwnNetwork(hard_sharing([t], encoder, "head", weights), t.name)
+    return MultiTaskNet(nn.Identity(), {t.name: OwnNetwork(hard_sharing([t], encoder, "head", weights, width), t.name)
                                         for t in tasks})
 
 
-def own_path(task: Task, encoder: nn.Module, name: str) -> nn.Module:
+def own_path(task: Task, encoder: nn.Module, name: str, width: float = 1.0) -> nn.Module:
     """A task's own decoder and head over an encoder's pyramid (image-level tasks: an ImageHead on its last map)."""
     if not task.dense:
         return ImageHead(encoder.channels[-1], task.out_channels)
-    return DecoderHead(new_decoder(encoder, name),
-                       DenseHead(FEATURE_CHANNELS, task.out_channels, initial_bias=task.initial_bias))
+    return DecoderHead(new_decoder(encoder, name, width),
+                       DenseHead(feature_channels(width), task.out_channels, initial_bias=task.initial_bias))
 
 
 def cross_stitch_sharing(tasks: Sequence[Task], encoder: str = "unet",
-                         weights: torchvision.models.ResNet18_Weights | None = None) -> MultiTaskNet:
+                         weights: torchvision.models.ResNet18_Weights | None = None,
+                         width: float = 1.0) -> MultiTaskNet:
     """One encoder per task, mixed by cross-stitch units after every stage; each task its own decoder and head."""
-    encoders = {t.name: new_encoder(encoder, weights) for t in tasks}
-    heads = {t.name: OwnFeatures(t.name, own_path(t, encoders[t.name], encoder)) for t in tasks}
+    encoders = {t.name: new_encoder(encoder, weights, width) for t in tasks}
+    heads = {t.name: OwnFeatures(t.name, own_path(t, encoders[t.name], encoder, width)) for t in tasks}
     return MultiTaskNet(CrossStitchTrunk(encoders), heads, shared_features=False)
 
 
 def attention_sharing(tasks: Sequence[Task], encoder: str = "unet",
-                      weights: torchvision.models.ResNet18_Weights | None = None) -> MultiTaskNet:
+                      weights: torchvision.models.ResNet18_Weights | None = None, width: float = 1.0) -> MultiTaskNet:
     """One shared encoder (the trunk); each task's attention masks on its stages, then its own decoder and head."""
-    shared_encoder = new_encoder(encoder, weights)
-    heads = {t.name: TaskAttention(shared_encoder.channels, own_path(t, shared_encoder, encoder)) for t in tasks}
+    shared_encoder = new_encoder(encoder, weights, width)
+    heads = {t.name: TaskAttention(shared_encoder.channels, own_path(t, shared_encoder, encoder, width))
+             for t in tasks}
     return MultiTaskNet(Trunk(shared_encoder), heads)
 
 
@@ -114,7 +132,8 @@ def _as_tasks(tasks: Any) -> list[Task]:
 
 
 def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: str = "hard",
-                pretrained: str | None = None, branch: str | None = None, seed: int | None = None) -> MultiTaskNet:
+                pretrained: str | None = None, branch: str | None = None, seed: int | None = None,
+                width: float = 1.0) -> MultiTaskNet:
     """Build a network with one output per task.
 
     Args:
@@ -129,6 +148,8 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
                     see mtl_course.models.pretrained); with one encoder per task, each starts from it
         branch:     with sharing="hard": "head" (the default) puts the decoder in the trunk, "decoder" gives each
                     task its own. cross_stitch and attention always give each task its own decoder ("decoder")
+        width:      unet only: multiply every layer's channel count (0.5: a half-width network with about a
+                    quarter of the weights and multiply-adds, e.g. a student for compress.distill)
         seed:       draw the initial weights from a generator seeded with `seed`, whatever ran before (the
                     global random state is left as it was); None: from the global random state, as torch does
     Returns:
@@ -142,6 +163,11 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
     if sharing in ("cross_stitch", "attention") and branch == "head":
         raise ValueError(f"sharing={sharing!r} gives every task its own decoder; branch='head' (one decoder in the "
                          f"trunk) exists only for sharing='hard'. Leave branch out, or pass branch='decoder'")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 4:
+        raise ValueError(f"width multiplies the channel counts: a number in (0, 4], got {width!r}")
+    if width != 1 and (encoder != "unet" or pretrained is not None):
+        raise ValueError(f"width={width} changes the layers' sizes: it exists only for encoder='unet' without "
+                         f"pretrained weights (the pretrained encoders have fixed sizes)")
     branch = "decoder" if sharing in ("cross_stitch", "attention") else branch or "head"
     weights = None
     if pretrained == "imagenet":
@@ -153,13 +179,14 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
         if seed is not None:
             torch.manual_seed(seed)
         if sharing == "hard":
-            model = hard_sharing(tasks, encoder, branch, weights)
+            model = hard_sharing(tasks, encoder, branch, weights, width)
         elif sharing == "none":
-            model = no_sharing(tasks, encoder, weights)
+            model = no_sharing(tasks, encoder, weights, width)
         else:
-            model = (cross_stitch_sharing if sharing == "cross_stitch" else attention_sharing)(tasks, encoder, weights)
+            build = cross_stitch_sharing if sharing == "cross_stitch" else attention_sharing
+            model = build(tasks, encoder, weights, width)
     model.config = {"tasks": [t.spec() for t in tasks], "encoder": encoder, "sharing": sharing,
-                    "branch": branch, "pretrained": pretrained, "seed": seed}
+                    "branch": branch, "pretrained": pretrained, "seed": seed, "width": width}
     if pretrained == "course":
         load_course_backbone(model, encoder)            # also records model.pretrained_state
     elif weights is not None:                           # what transfer.L2SP keeps the encoder close to

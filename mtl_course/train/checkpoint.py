@@ -52,7 +52,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = "cpu")
     data = _read(path)
     config = data["config"]
     model = build_model([get_task(**spec) for spec in config["tasks"]], encoder=config["encoder"],
-                        sharing=config["sharing"], branch=config["branch"])
+                        sharing=config["sharing"], branch=config["branch"],
+                        width=config.get("width", 1.0))
     model.config = config
     model.load_state_dict(data["state_dict"])
     return model.to(device) if device is not None else model
