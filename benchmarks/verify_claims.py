@@ -10,17 +10,24 @@ on the next ones. Later lessons add their claims here. Lesson 01 takes ~6 min on
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
+import tempfile
+from pathlib import Path
 from dataclasses import replace
 
 import torch
 
 from mtl_course.lessons import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, lesson_task,
                                 save_stl_scores, stl_scores, train_model, train_single_task)
+from mtl_course.lessons.deploy import DEPLOY_SETUP, deploy_tasks, latency_ms, median_ms, train_student, train_teacher
 from mtl_course.lessons.instances import INSTANCE_SETUP, INSTANCE_VARIANTS, evaluate_panoptic, train_variant
 from mtl_course.lessons.transfer_study import RECIPES, TransferSetup, run
+from mtl_course.compress import prune_model, quantize_onnx
+from mtl_course.export import evaluate_onnx, onnx_session, run_onnx, to_onnx
 from mtl_course.metrics import delta_m
+from mtl_course.models import build_model
 from mtl_course.tasks import get_task
 from mtl_course.tasks import Depth
 from mtl_course.train import evaluate
@@ -485,8 +492,106 @@ def lesson_07(seeds: list[int]) -> bool:
                         seeds)[0]
 
 
+# ---- lesson 09: sharing at inference, distillation, pruning, export and int8 (DEPLOY_SETUP) ----------------------
+PRUNE_AMOUNTS = {"layer": (0.3, 0.5), "global": (0.3, 0.5, 0.7), "structured": (0.1, 0.2)}
+
+
+def lesson_09_runs(seed: int) -> dict[str, float]:
+    """Every number lesson 09's prose rests on, for one seed: latency ratios, the students' and the pruned and
+    quantised teachers' delta_m against the teacher, ONNX Runtime's largest difference from PyTorch."""
+    setup = DEPLOY_SETUP.replace(seed=seed)
+    train, val = setup.data()
+    tasks = deploy_tasks()
+    row: dict[str, float] = {}
+    shared, separate = build_model(tasks, seed=seed), [build_model([t], seed=seed) for t in tasks]
+    for batch in (1, 16):
+        row[f"separate / shared ms, batch {batch}"] = latency_ms(separate, batch, setup.size) / latency_ms(
+            [shared], batch, setup.size)
+    teacher, _ = train_teacher(setup, progress=False, data=(train, val))
+    base = evaluate(teacher, tasks, val)
+    row.update({"teacher miou": base["semseg"]["miou"], "teacher depth": base["depth"]["abs_err"],
+                "teacher edges": base["edges"]["f_score"]})
+    for name, with_teacher in (("labels", None), ("distilled", teacher)):
+        student, _ = train_student(setup, teacher=with_teacher, progress=False, data=(train, val))
+        scores = evaluate(student, tasks, val)
+        row[f"student {name} delta_m"] = delta_m(scores, base, tasks)
+        row[f"student {name} miou"] = scores["semseg"]["miou"]
+        row[f"student {name} depth"] = scores["depth"]["abs_err"]
+        row[f"student {name} edges"] = scores["edges"]["f_score"]
+        row[f"teacher / student {name} ms"] = latency_ms([teacher], 16, setup.size) / latency_ms([student], 16,
+                                                                                                 setup.size)
+    for kind, amounts in PRUNE_AMOUNTS.items():
+        for amount in amounts:
+            pruned = copy.deepcopy(teacher)
+            if kind == "structured":
+                prune_model(pruned.trunk, amount, structured=True)
+            else:
+                prune_model(pruned, amount, scope=kind)
+            row[f"prune {kind} {amount} delta_m"] = delta_m(evaluate(pruned, tasks, val), base, tasks)
+    half_zero = prune_model(copy.deepcopy(teacher), 0.5, scope="global")
+    row["pruned / dense ms"] = latency_ms([half_zero], 16, setup.size) / latency_ms([teacher], 16, setup.size)
+    images = val.tensors()["image"][:16]
+    with tempfile.TemporaryDirectory() as folder:
+        path = to_onnx(teacher, Path(folder) / "teacher.onnx", size=setup.size)
+        session = onnx_session(path)
+        with torch.no_grad():
+            expected = teacher.eval()(images)
+        row["onnx max diff"] = max(float((run_onnx(session, images)[k] - v).abs().max()) for k, v in expected.items())
+        calibration = train.tensors()["image"][:64]
+        for name, float_outputs in (("int8", True), ("int8 heads too", False)):
+            int8_path = quantize_onnx(path, Path(folder) / f"{name}.onnx", calibration, float_outputs=float_outputs)
+            int8 = onnx_session(int8_path)
+            row[f"{name} delta_m"] = delta_m(evaluate_onnx(int8, tasks, val), base, tasks)
+            row[f"{name} size ratio"] = path.stat().st_size / int8_path.stat().st_size
+            row[f"{name} / fp32 onnx ms"] = (median_ms(lambda: run_onnx(int8, images))
+                                             / median_ms(lambda: run_onnx(session, images)))
+    return row
+
+
+LESSON_09_CLAIMS = [
+    ("one network per task takes over 1.5x as long as the multi-task network, at batch 1 and 16",
+     lambda s: min(s["separate / shared ms, batch 1"], s["separate / shared ms, batch 16"]) > 1.5, True),
+    ("both students trail the teacher (delta_m < 0)",
+     lambda s: max(s["student labels delta_m"], s["student distilled delta_m"]) < 0, True),
+    ("the students are faster than the teacher at batch 16",
+     lambda s: min(s["teacher / student labels ms"], s["teacher / student distilled ms"]) > 1, True),
+    ("the distilled student has a higher delta_m than the one trained on labels alone",
+     lambda s: s["student distilled delta_m"] > s["student labels delta_m"], False),
+    ("distillation raises the mIoU", lambda s: s["student distilled miou"] > s["student labels miou"], False),
+    ("distillation raises the edge F-score", lambda s: s["student distilled edges"] > s["student labels edges"],
+     False),
+    ("distillation lowers the depth error", lambda s: s["student distilled depth"] < s["student labels depth"], False),
+    ("global pruning beats per-layer pruning at 30% and 50%",
+     lambda s: all(s[f"prune global {a} delta_m"] > s[f"prune layer {a} delta_m"] for a in (0.3, 0.5)), True),
+    ("global pruning of half the weights costs less than 5% (delta_m > -5)",
+     lambda s: s["prune global 0.5 delta_m"] > -5, True),
+    ("global pruning of 30% costs less than 2% (delta_m > -2)", lambda s: s["prune global 0.3 delta_m"] > -2, True),
+    ("per-layer pruning of half the weights costs more than 20% (delta_m < -20)",
+     lambda s: s["prune layer 0.5 delta_m"] < -20, True),
+    ("global pruning of 70% costs more than at 50%",
+     lambda s: s["prune global 0.7 delta_m"] < s["prune global 0.5 delta_m"], True),
+    ("structured pruning of 10% of the trunk's channels costs more than global pruning of 50% of the weights",
+     lambda s: s["prune structured 0.1 delta_m"] < s["prune global 0.5 delta_m"], True),
+    ("half the weights zero: latency within 25% of the dense teacher's",
+     lambda s: 0.75 < s["pruned / dense ms"] < 1.25, False),
+    ("ONNX Runtime's outputs within 1e-4 of PyTorch's", lambda s: s["onnx max diff"] < 1e-4, True),
+    ("int8 with float heads: |delta_m| < 1%", lambda s: abs(s["int8 delta_m"]) < 1, True),
+    ("int8 of the heads too costs more than with float heads",
+     lambda s: s["int8 heads too delta_m"] < s["int8 delta_m"], False),
+    ("int8 of the heads too costs more than 10%", lambda s: s["int8 heads too delta_m"] < -10, False),
+    ("the int8 file is over 3x smaller", lambda s: s["int8 size ratio"] > 3, True),
+    ("int8 (float heads) runs faster than float32 in ONNX Runtime on this CPU", lambda s: s["int8 / fp32 onnx ms"] < 1,
+     True),
+]
+
+
+def lesson_09(seeds: list[int]) -> bool:
+    """Lesson 09: each number over seeds, and which claims hold on every seed (the lesson states only those)."""
+    return check_claims("Lesson 09 — smaller and deployed", lesson_09_runs, LESSON_09_CLAIMS, seeds)[0]
+
+
 LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05, "06": lesson_06,
-           "07": lesson_07}
+           "07": lesson_07, "09": lesson_09}
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from mtl_course.compress import Distill, distill, distillation_loss, teacher_outputs
 from mtl_course.data import SyntheticScenes
-from mtl_course.models import Decoder, DenseHead, MultiTaskNet, Trunk, UNetEncoder, build_model
+from mtl_course.models import MultiTaskNet, build_model, count_parameters
 from mtl_course.tasks import get_task
 from mtl_course.train import evaluate, fit
 
@@ -47,9 +47,7 @@ def test_bad_distillation_arguments_are_refused():
 
 def small_student(tasks) -> MultiTaskNet:
     """Half the teacher's channels: the student of a distillation."""
-    encoder = UNetEncoder(channels=(8, 16, 32, 64, 64))
-    trunk = Trunk(encoder, Decoder(encoder.channels, [16, 16, 32, 64], encoder.strides[0], out_channels=16))
-    return MultiTaskNet(trunk, {t.name: DenseHead(16, t.out_channels, initial_bias=t.initial_bias) for t in tasks})
+    return build_model(tasks, width=0.5, seed=1)
 
 
 def test_a_distilled_student_is_closer_to_its_teacher_than_one_trained_on_labels_alone():
@@ -62,7 +60,6 @@ def test_a_distilled_student_is_closer_to_its_teacher_than_one_trained_on_labels
     assert reference["teacher/semseg"].shape == (32, 6, 32, 32) and reference["teacher/depth"].shape == (32, 1, 32, 32)
     gaps = {}
     for name, weight in (("labels alone", 0.0), ("distilled", 5.0)):
-        torch.manual_seed(1)
         student = small_student(tasks)
         history = distill(teacher, student, tasks, train, val, weight=weight, temperature=2.0, epochs=3,
                           batch_size=8, lr=3e-3, seed=0, progress=False)
@@ -129,3 +126,22 @@ def test_pruning_zeroes_the_smallest_weights_or_whole_channels_and_sticks():
         assert conv.weight.is_contiguous(memory_format=torch.channels_last)      # its layout kept
     with pytest.raises(ValueError, match="no nn.Conv2d"):
         prune_model(torch.nn.Linear(2, 2), amount=0.5)
+
+
+def test_lesson_09s_students_differ_only_by_the_distillation_loss():
+    from mtl_course.lessons import LessonSetup
+    from mtl_course.lessons.deploy import latency_ms, train_student, train_teacher
+    setup = LessonSetup(size=32, n_train=16, n_val=8, epochs=1, batch_size=8)
+    data = (SyntheticScenes(n=16, size=32, seed=0, split="train", cache=False),
+            SyntheticScenes(n=8, size=32, seed=0, split="val", cache=False))
+    teacher, _ = train_teacher(setup, progress=False, data=data)
+    alone, _ = train_student(setup, progress=False, data=data)
+    weightless, history = train_student(setup, teacher=teacher, weight=0.0, progress=False, data=data)
+    distilled, _ = train_student(setup, teacher=teacher, weight=1.0, progress=False, data=data)
+    assert "distill/semseg" in history.val_metrics
+    assert count_parameters(alone) < 0.3 * count_parameters(teacher)          # width 0.5: ~a quarter
+    for a, b, c in zip(alone.parameters(), weightless.parameters(), distilled.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)        # same start, data and steps: a zero weight changes nothing
+    assert any(not torch.allclose(a, c, atol=1e-4) for a, c in zip(alone.parameters(), distilled.parameters()))
+    ms = latency_ms([teacher], batch=2, size=32, repeats=3)
+    assert ms > 0 and not teacher.training

@@ -38,13 +38,19 @@ def test_parameter_counts_follow_the_sharing(all_tasks):
 def test_width_scales_every_layer_and_survives_a_checkpoint(all_tasks, sharing, tmp_path):
     full = build_model(all_tasks, sharing=sharing, seed=0)
     half = build_model(all_tasks, sharing=sharing, seed=0, width=0.5)
-    convs = [m for m in full.modules() if isinstance(m, torch.nn.Conv2d)]
-    half_convs = [m for m in half.modules() if isinstance(m, torch.nn.Conv2d)]
+    def convolutions(model):
+        """(conv, is it in a DenseHead?) for every convolution."""
+        in_head = {id(c) for m in model.modules() if isinstance(m, build_module.DenseHead) for c in m.modules()}
+        return [(m, id(m) in in_head) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+    convs, half_convs = convolutions(full), convolutions(half)
     assert len(convs) == len(half_convs)          # the same layers, each narrower
-    for wide, narrow in zip(convs, half_convs):
+    for (wide, head), (narrow, _) in zip(convs, half_convs):
+        if head:                                  # a head reads the narrower features, keeps its 16 hidden channels
+            assert narrow.out_channels == wide.out_channels and narrow.in_channels in (wide.in_channels // 2, 16)
+            continue
         in_ch = 3 if wide.in_channels == 3 else wide.in_channels // 2
-        out_ch = wide.out_channels if wide.out_channels <= 6 else wide.out_channels // 2      # heads keep theirs
-        assert (narrow.in_channels, narrow.out_channels) == (in_ch, out_ch), narrow
+        assert (narrow.in_channels, narrow.out_channels) == (in_ch, wide.out_channels // 2), narrow
     assert 0.2 < count_parameters(half) / count_parameters(full) < 0.3     # ~ width^2 of the weights
     outputs = half(torch.rand(2, 3, 32, 48))
     assert {k: v.shape[1:] for k, v in outputs.items()} == {k: v.shape[1:] for k, v in full(torch.rand(2, 3, 32, 48)).items()}

@@ -6,6 +6,8 @@
     transfer_study.py  lesson 05: TransferSetup, the six recipes, run
     instances.py       lesson 07: INSTANCE_SETUP, INSTANCE_VARIANTS, train_variant, predict_panoptic,
                        evaluate_panoptic (import them from mtl_course.lessons.instances)
+    deploy.py          lesson 09: DEPLOY_SETUP, train_teacher, train_student (labels alone or distilled),
+                       median_ms, latency_ms (import them from mtl_course.lessons.deploy)
     pretrain.py        how the course backbone is made: PretrainSetup, pretrain
 """
 

@@ -148,8 +148,9 @@ def build_model(tasks: Sequence[Task] | Task, encoder: str = "unet", sharing: st
                     see mtl_course.models.pretrained); with one encoder per task, each starts from it
         branch:     with sharing="hard": "head" (the default) puts the decoder in the trunk, "decoder" gives each
                     task its own. cross_stitch and attention always give each task its own decoder ("decoder")
-        width:      unet only: multiply every layer's channel count (0.5: a half-width network with about a
-                    quarter of the weights and multiply-adds, e.g. a student for compress.distill)
+        width:      unet only: multiply the channel count of every encoder and decoder layer (0.5: a half-width
+                    network with about a quarter of the weights and multiply-adds, e.g. a student for
+                    compress.distill); the small heads keep their 16 hidden channels
         seed:       draw the initial weights from a generator seeded with `seed`, whatever ran before (the
                     global random state is left as it was); None: from the global random state, as torch does
     Returns:
