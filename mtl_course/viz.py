@@ -22,12 +22,24 @@ PALETTE = np.array([[0.15, 0.15, 0.15], [0.90, 0.30, 0.25], [0.25, 0.55, 0.90], 
                     [0.40, 0.80, 0.40], [0.75, 0.40, 0.85], [0.95, 0.55, 0.75], [0.45, 0.85, 0.85],
                     [0.60, 0.45, 0.30], [0.85, 0.85, 0.85]])
 IGNORE_COLOUR = np.array([1.0, 1.0, 1.0])
+GOLDEN = 0.6180339887498949          # hue steps of the golden ratio never repeat and stay far apart
+
+
+def class_colours(n: int) -> np.ndarray:
+    """n distinct RGB colours [n, 3]: the course's 10 (PALETTE), then, for more classes or instance ids, hues a
+    golden-ratio turn apart (never a repeat, so class 10 is not drawn like class 0)."""
+    if n <= len(PALETTE):
+        return PALETTE[:n]
+    k = np.arange(n - len(PALETTE))
+    hsv = np.stack([(0.05 + k * GOLDEN) % 1.0, np.where(k % 2, 0.55, 0.85), np.where(k % 3 == 0, 0.7, 0.92)], axis=1)
+    return np.vstack([PALETTE, hsv_to_rgb(hsv)])
 DEPTH_CMAP = "magma_r"
 
 
 def class_legend(fig: plt.Figure, classes: Sequence[str]) -> None:
     """A row of coloured patches under the figure: which colour is which semseg class."""
-    handles = [Patch(color=PALETTE[i % len(PALETTE)], label=name) for i, name in enumerate(classes)]
+    colours = class_colours(len(classes))
+    handles = [Patch(color=colours[i], label=name) for i, name in enumerate(classes)]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False,
                handlelength=1.2, columnspacing=1.0)
 
@@ -54,9 +66,12 @@ def colorize(key: str, value: Tensor) -> tuple[np.ndarray, dict[str, Any]]:
         return rgb.clamp(0, 1).permute(1, 2, 0).numpy(), {}
     if key in ("semseg", "instance"):
         ids = value.long().numpy()
-        colours = np.vstack([PALETTE, IGNORE_COLOUR])
-        ids = np.where(ids == 255, len(PALETTE), ids % len(PALETTE))
-        return colours[ids], {}
+        labelled = ids[ids != 255]
+        n = max(len(PALETTE), int(labelled.max()) + 1 if labelled.size else 0)
+        if labelled.size and labelled.min() < 0:
+            raise ValueError(f"{key} ids must be >= 0 (255 = void), got {int(labelled.min())}")
+        colours = np.vstack([class_colours(n), IGNORE_COLOUR])
+        return colours[np.where(ids == 255, n, ids)], {}
     if key == "depth":
         return value[0].numpy(), {"cmap": DEPTH_CMAP}                # near = bright, far = dark, in every lesson
     if key == "edges":
@@ -123,16 +138,23 @@ def show_samples(batch: dict[str, Tensor], n: int = 4, keys: Sequence[str] | Non
 
 @torch.no_grad()
 def show_predictions(model: torch.nn.Module, tasks: Sequence[Task], data: Any, n: int = 3,
-                     device: torch.device | str | None = None, classes: Sequence[str] | None = None) -> plt.Figure:
-    """For the first n scenes of `data`: the image, then target | prediction for each dense task.
+                     device: torch.device | str | None = None, classes: Sequence[str] | None = None,
+                     indices: Sequence[int] | None = None) -> plt.Figure:
+    """For the first n scenes of `data` (or the scenes at `indices`, e.g. frames far apart in a video): the image,
+    then target | prediction for each dense task.
 
     Depth targets and predictions share one colour scale (a colour bar in metres, near = bright). The model
     is put in eval mode for the pictures and left in the mode it was in. `classes` adds a legend of the
     semseg colours.
     """
     device = get_device(device)
-    batch = data.tensors() if hasattr(data, "tensors") else data
-    images = batch["image"][:n]
+    batch = data.tensors() if callable(getattr(data, "tensors", None)) else data
+    total = len(batch["image"])
+    rows = list(range(min(n, total))) if indices is None else [int(i) for i in indices]
+    if not rows or any(not -total <= i < total for i in rows):
+        raise ValueError(f"indices must pick at least one of the {total} scenes (0 to {total - 1}), got {indices}")
+    n = len(rows)
+    images = batch["image"][rows]
     was_training = model.training
     try:
         outputs = model.eval()(images.to(device))
@@ -143,7 +165,7 @@ def show_predictions(model: torch.nn.Module, tasks: Sequence[Task], data: Any, n
     fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols + 0.5, 1.9 * n + (0.4 if classes else 0)), squeeze=False,
                              layout="constrained")
     for col, task in enumerate(dense, start=1):
-        target = batch[task.target][:n]
+        target = batch[task.target][rows]
         scale = {"vmin": float(target.min()), "vmax": float(target.max())} if task.target == "depth" else {}
         predictions = task.predict(outputs[task.name].float().cpu())
         for row in range(n):

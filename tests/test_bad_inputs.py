@@ -137,6 +137,21 @@ CASES: dict[str, Callable[..., Callable[[], None]]] = {
                                                                 r"x.unsqueeze\(0\)"),
     "image side not a multiple of 16": lambda t: refuses(lambda: model()(torch.rand(1, 3, 40, 40)), ValueError,
                                                          r"multiples of 16"),
+    "channels-last images": lambda t: refuses(lambda: model()(images().permute(0, 2, 3, 1)), ValueError,
+                                              r"channels-last \[B, H, W, 3\].*x.permute\(0, 3, 1, 2\)"),
+    "one channels-last image": lambda t: refuses(lambda: model()(images()[0].permute(1, 2, 0)), ValueError,
+                                                 r"x.permute\(2, 0, 1\).unsqueeze\(0\)"),
+    # --- refused: datasets --------------------------------------------------------------------------------
+    "a TensorDataset of (image, mask) tuples": lambda t: refuses(
+        lambda: fit(build_model(SCENES_TASKS), SCENES_TASKS,
+                    torch.utils.data.TensorDataset(data()["image"], data()["semseg"]), epochs=1, progress=False),
+        TypeError, r"samples that are dicts.*samples are tuples"),
+    "a list of (image, mask) tuples": lambda t: refuses(
+        lambda: evaluate(build_model(SCENES_TASKS), SCENES_TASKS, list(zip(data()["image"], data()["semseg"]))),
+        TypeError, r"samples are tuples.*\{'image': images, 'semseg': masks\}"),
+    "a DataLoader instead of the dataset": lambda t: refuses(
+        lambda: fit(build_model(SCENES_TASKS), SCENES_TASKS, torch.utils.data.DataLoader([data()]), epochs=1,
+                    progress=False), TypeError, r"pass the dataset itself, not a DataLoader"),
     # --- refused: names and settings ----------------------------------------------------------------------
     "weighting name with a typo": lambda t: refuses(lambda: get_weighting("uncertanity"), ValueError,
                                                     r"did you mean 'uncertainty'\?"),

@@ -171,3 +171,26 @@ def test_centres_and_offsets_are_derived_from_the_instance_map(batch):
     assert torch.equal(batch["centers"], heatmap)
     assert torch.equal(batch["offsets"].isnan(), (batch["instance"] == 0)[:, None].expand(-1, 2, -1, -1))
     assert torch.equal(batch["offsets"].nan_to_num(0), offsets.nan_to_num(0))
+
+
+def test_pad_and_resize_to_multiples_of_16_keep_images_and_label_maps_aligned():
+    from mtl_course.data import pad_to_multiple, resize_to_multiple
+    image = torch.rand(3, 45, 70)
+    mask = torch.randint(0, 11, (45, 70))
+    depth = torch.rand(1, 45, 70) + 1
+    padded, padded_mask, padded_depth = pad_to_multiple(image, mask, depth)
+    assert padded.shape == (3, 48, 80) and padded_mask.shape == (48, 80) and padded_depth.shape == (1, 48, 80)
+    assert torch.equal(padded[:, :45, :70], image) and padded[:, 45:].abs().sum() == 0
+    assert torch.equal(padded_mask[:45, :70], mask) and (padded_mask[45:] == 255).all() and (padded_mask[:, 70:] == 255).all()
+    assert (padded_depth[:, :, 70:] == 0).all()                          # float maps: 0 = no measurement
+    small, = pad_to_multiple(torch.rand(2, 3, 20, 33))
+    assert small.shape == (2, 3, 32, 48)                                 # at least 32
+    frame = torch.rand(3, 360, 480)
+    labels = torch.zeros(360, 480, dtype=torch.long)
+    labels[:, 240:] = 11                                                 # right half: class 11 (void in some sets)
+    resized, resized_labels = resize_to_multiple(frame, labels)
+    assert resized.shape == (3, 352, 480) and resized_labels.shape == (352, 480)
+    assert resized_labels.dtype == torch.long and set(resized_labels.unique().tolist()) == {0, 11}   # no blends
+    assert (resized_labels[:, :240] == 0).all() and (resized_labels[:, 240:] == 11).all()            # aligned
+    with pytest.raises(ValueError, match="does not match the image"):
+        pad_to_multiple(image, mask[:40])

@@ -105,3 +105,22 @@ def test_key_renames_output_and_target_and_survives_the_spec():
     rebuilt = get_task(**task.spec())
     assert (rebuilt.name, rebuilt.num_classes) == ("other_labels", 4)
     assert get_task("semseg", num_classes=4).name == "semseg"      # the class attribute is untouched
+
+
+def test_class_weights_scale_each_pixels_cross_entropy_and_survive_the_spec():
+    import torch.nn.functional as F
+    from mtl_course.tasks import balanced_class_weights
+    logits = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1, 2, 255, 0]).repeat(2, 4, 1)            # [2, 4, 5], void pixels included
+    weighted = get_task("semseg", num_classes=3, class_weights=[1.0, 2.0, 0.5])
+    per_pixel = F.cross_entropy(logits, target, ignore_index=255, reduction="none")
+    w = torch.tensor([1.0, 2.0, 0.5, 0.0])[torch.where(target == 255, 3, target)]
+    assert weighted.loss(logits, target).item() == pytest.approx(float((w * per_pixel).sum() / w.sum()), rel=1e-6)
+    assert get_task(**weighted.spec()).class_weights == [1.0, 2.0, 0.5]
+    masks = torch.tensor([[0, 0, 0, 0, 0, 0, 1, 1, 255]])                 # class 0: 6 px, class 1: 2 px, class 2: none
+    assert balanced_class_weights(masks, 3) == pytest.approx([1 / 3, 1.0, 0.0])     # median share 2/8 (the lower)
+    for bad in ([1.0, 2.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [1.0, float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="one per class"):
+            get_task("semseg", num_classes=3, class_weights=bad)
+    with pytest.raises(ValueError, match="outside 0..2"):
+        balanced_class_weights(torch.tensor([[0, 3]]), 3)

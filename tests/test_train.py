@@ -197,3 +197,25 @@ def test_progress_bar_follows_the_environment(scenes, monkeypatch, capsys):
     monkeypatch.setenv("MTL_COURSE_PROGRESS", "0")
     small_fit(tasks, scenes, epochs=1, progress=None)
     assert "fit" not in capsys.readouterr().err
+
+
+def test_a_cosine_schedule_ends_at_zero_and_keep_best_keeps_the_best_epochs_weights(scenes):
+    tasks = [get_task("depth")]
+    model = build_model(tasks, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    history = fit(model, tasks, scenes, scenes, epochs=4, lr=1e-2, batch_size=8, optimizer=optimizer,
+                  schedule="cosine", keep_best="depth", progress=False, device="cpu")
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)   # cosine: lr down to 0 at the last step
+    errors = history.val_metrics["depth"]["abs_err"]
+    assert history.best_epoch == 1 + min(range(4), key=lambda i: errors[i])
+    kept = evaluate(model, tasks, scenes)["depth"]["abs_err"]
+    assert kept == pytest.approx(errors[history.best_epoch - 1], rel=1e-5)     # the weights of that epoch
+    constant = torch.optim.AdamW(build_model(tasks, seed=0).parameters(), lr=1e-2)
+    assert fit(build_model(tasks, seed=0), tasks, scenes, epochs=1, optimizer=constant, batch_size=8,
+               progress=False).best_epoch is None and constant.param_groups[0]["lr"] == 1e-2
+    with pytest.raises(ValueError, match="not one of"):
+        fit(model, tasks, scenes, scenes, epochs=1, keep_best="semseg", progress=False)
+    with pytest.raises(ValueError, match="pass val data"):
+        fit(model, tasks, scenes, epochs=1, keep_best="depth", progress=False)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        fit(model, tasks, scenes, epochs=1, schedule="step", progress=False)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import mtl_course as mc
+from mtl_course.data import SyntheticScenes
 from mtl_course.models import build_model
 from mtl_course.models.pretrained import record_pretrained
 from mtl_course.tasks import get_task
@@ -149,6 +150,16 @@ def test_lp_ft_probes_with_the_encoder_frozen_then_trains_everything(scenes):
     assert frozen_stages(model) == []                               # everything trains at the end
     moved = {n for n, p in model.named_parameters() if not torch.equal(p, start[n])}
     assert any(n.startswith("trunk.encoder.") for n in moved) and any(n.startswith("trunk.decoder.") for n in moved)
+
+
+def test_lp_ft_works_on_images_that_are_not_square():
+    from mtl_course.transfer import lp_ft
+    scenes = SyntheticScenes(n=16, size=64, seed=2, split="train", cache=False).tensors()
+    wide = {k: v[..., 16:48, :] for k, v in scenes.items() if k in ("image", "depth")}    # 32x64 crops
+    model = build_model([get_task("depth")], seed=0)
+    history = lp_ft(model, [get_task("depth")], wide, wide, probe_epochs=1, epochs=1, batch_size=8, progress=False,
+                    device="cpu")
+    assert len(history.val_metrics["depth"]["abs_err"]) == 2
 
 
 def test_with_the_decoder_frozen_too_only_the_heads_train_on_its_cached_output(scenes):

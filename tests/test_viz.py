@@ -3,7 +3,7 @@ from matplotlib.colors import hsv_to_rgb
 import torch
 
 from mtl_course.models import build_model
-from mtl_course.viz import PALETTE, colorize, show_predictions, show_sample, show_samples
+from mtl_course.viz import PALETTE, class_colours, colorize, show_predictions, show_sample, show_samples
 
 
 def test_show_sample_draws_every_label_map(scenes):
@@ -40,6 +40,42 @@ def test_colorize_semseg_uses_the_palette_and_ignore_colour():
     rgb, _ = colorize("semseg", torch.tensor([[0, 1], [255, 2]]))
     assert rgb.shape == (2, 2, 3) and (rgb[1, 0] == 1.0).all()
     assert not (rgb[0, 0] == rgb[0, 1]).all()
+
+
+def test_more_classes_than_the_palette_get_colours_of_their_own():
+    labels = torch.arange(24).view(4, 6)                     # classes 0..23: more than PALETTE's 10
+    rgb, _ = colorize("semseg", labels)
+    colours = rgb.reshape(-1, 3)
+    assert len({tuple(np.round(c, 6)) for c in colours}) == 24          # no two classes alike (class 10 != class 0)
+    assert np.allclose(colours[:10], PALETTE)                           # the first ten keep the course's colours
+    assert np.allclose(class_colours(24), colours)
+    void, _ = colorize("semseg", torch.tensor([[11, 255]]))
+    assert np.allclose(void[0, 1], 1.0) and not np.allclose(void[0, 0], 1.0)
+
+
+def test_class_legend_names_every_class_in_its_colour():
+    import matplotlib.pyplot as plt
+    from mtl_course.viz import class_legend
+    names = [f"class {i}" for i in range(12)]
+    fig = plt.figure()
+    class_legend(fig, names)
+    handles = fig.legends[0].legend_handles
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == names
+    assert np.allclose([h.get_facecolor()[:3] for h in handles], class_colours(12))
+    plt.close(fig)
+
+
+def test_show_predictions_takes_the_scenes_at_indices(all_tasks, scenes):
+    model = build_model(all_tasks[:1]).eval()
+    fig = show_predictions(model, all_tasks[:1], scenes, indices=[5, 2], device="cpu")
+    drawn = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    expected, _ = colorize("image", scenes.tensors()["image"][5])
+    assert np.allclose(drawn[0], expected)                              # first row: scene 5, not scene 0
+    target, _ = colorize("semseg", scenes.tensors()["semseg"][2])
+    assert np.allclose(drawn[3 + 1], target)                            # second row's target: scene 2
+    import pytest
+    with pytest.raises(ValueError, match="indices must pick"):
+        show_predictions(model, all_tasks[:1], scenes, indices=[99], device="cpu")
 
 
 def test_history_plot(all_tasks, scenes):

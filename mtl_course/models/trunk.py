@@ -66,12 +66,20 @@ def as_image_batch(x: Tensor) -> Tensor:
     Float images far outside [0, 1] are refused on the CPU (on a GPU, fit and evaluate check the data once)."""
     if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"the model expects images of shape [B, 3, H, W], got {shape}; "
-                         f"add a batch dimension with x.unsqueeze(0) for a single image")
+        if isinstance(x, Tensor) and x.dim() == 3 and x.shape[0] == 3:
+            fix = "add a batch dimension with x.unsqueeze(0) for a single image"
+        elif isinstance(x, Tensor) and x.dim() == 4 and x.shape[-1] == 3:
+            fix = "these look channels-last [B, H, W, 3] (as PIL and NumPy give them): use x.permute(0, 3, 1, 2)"
+        elif isinstance(x, Tensor) and x.dim() == 3 and x.shape[-1] == 3:
+            fix = "this looks like one channels-last image [H, W, 3]: use x.permute(2, 0, 1).unsqueeze(0)"
+        else:
+            fix = "a single image [3, H, W] needs x.unsqueeze(0); channels-last images need x.permute(0, 3, 1, 2)"
+        raise ValueError(f"the model expects images of shape [B, 3, H, W], got {shape}; {fix}")
     height, width = x.shape[-2:]
     if height % 16 or width % 16 or height < 32 or width < 32:
         raise ValueError(f"image size {height}x{width} does not work: height and width must be multiples "
-                         f"of 16 and at least 32 (the encoder halves them 4 times)")
+                         f"of 16 and at least 32 (the encoder halves them 4 times): pad or resize the images and "
+                         f"their label maps with mtl_course.data.pad_to_multiple or resize_to_multiple")
     if x.dtype == torch.uint8:
         return x.float() / 255
     if not x.is_floating_point():

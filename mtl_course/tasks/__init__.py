@@ -1,6 +1,7 @@
 """Tasks: what to predict, how to score it. Build one with get_task(name, ...).
 
     semseg  = get_task("semseg", num_classes=6)
+    rare_up = get_task("semseg", num_classes=6, class_weights=balanced_class_weights(train_masks, 6))
     depth   = get_task("depth")
     edges   = get_task("edges")
     normals = get_task("normals")
@@ -22,7 +23,7 @@ from mtl_course.tasks.edges import Edges
 from mtl_course.tasks.labels import Labels
 from mtl_course.tasks.normals import Normals
 from mtl_course.tasks.offsets import Offsets
-from mtl_course.tasks.semseg import SemSeg
+from mtl_course.tasks.semseg import SemSeg, balanced_class_weights
 
 TASKS: dict[str, type[Task]] = {"semseg": SemSeg, "depth": Depth, "edges": Edges, "normals": Normals,
                                 "labels": Labels, "centers": Centers, "offsets": Offsets, "consistency": Consistency}
@@ -47,4 +48,5 @@ def get_task(name: str, key: str | None = None, **kwargs: Any) -> Task:
 
 
 __all__ = ["Centers", "Consistency", "Depth", "Edges", "Labels", "MetricState", "Normals", "Offsets", "SemSeg",
-           "TASKS", "Task", "edge_disagreement", "focal_loss", "get_task", "soft_boundaries"]
+           "TASKS", "Task", "balanced_class_weights", "edge_disagreement", "focal_loss", "get_task",
+           "soft_boundaries"]

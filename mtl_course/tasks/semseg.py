@@ -18,27 +18,39 @@ class SemSeg(Task):
 
     Inputs: output float [B, C, H, W] (logits), target integer [B, H, W] class ids (any integer type or
     bool; read as int64). ignore_index: the label of unlabelled pixels in your dataset (255 in VOC and the
-    course data; -1 or -100 elsewhere).
+    course data; -1 or -100 elsewhere). class_weights: one weight per class for the cross-entropy (rare classes
+    up, e.g. balanced_class_weights(masks, C)); None: every class weighs 1.
     """
 
     name = target = "semseg"
     higher_is_better = True
     primary_metric = "miou"
 
-    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX,
+                 class_weights: list[float] | tuple[float, ...] | Tensor | None = None) -> None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"semseg needs num_classes >= 2 (background + at least one class), "
                              f"got num_classes={num_classes!r}")
         if not isinstance(ignore_index, int) or 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index={ignore_index!r} must be an integer that is not a class id "
                              f"(0..{num_classes - 1}), e.g. 255 or -1")
+        if class_weights is not None:
+            weights = torch.as_tensor(class_weights, dtype=torch.float32).flatten()
+            if len(weights) != num_classes or not torch.isfinite(weights).all() or (weights < 0).any() \
+                    or weights.sum() <= 0:
+                raise ValueError(f"class_weights must be {num_classes} finite numbers >= 0 (one per class, not all "
+                                 f"0), got {class_weights!r}; balanced_class_weights(masks, {num_classes}) computes "
+                                 f"them from the training masks")
+            class_weights = [float(w) for w in weights]
         super().__init__(out_channels=num_classes)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.class_weights = class_weights
 
     def arguments(self) -> dict:
         return {"num_classes": self.num_classes,
-                **({"ignore_index": self.ignore_index} if self.ignore_index != IGNORE_INDEX else {})}
+                **({"ignore_index": self.ignore_index} if self.ignore_index != IGNORE_INDEX else {}),
+                **({"class_weights": self.class_weights} if self.class_weights is not None else {})}
 
     def expected_target_shape(self, output: Tensor) -> tuple[int, ...]:
         return (output.shape[0], *output.shape[2:])
@@ -73,7 +85,9 @@ class SemSeg(Task):
         self.check_shapes(output, target)
         if target.device.type == "cpu":      # on a GPU an out-of-range id is caught once, before training
             self.check_target(target)
-        return F.cross_entropy(output.float(), target, ignore_index=self.ignore_index)
+        weight = (None if self.class_weights is None
+                  else torch.tensor(self.class_weights, dtype=torch.float32, device=output.device))
+        return F.cross_entropy(output.float(), target, weight=weight, ignore_index=self.ignore_index)
 
     def predict(self, output: Tensor) -> Tensor:
         return output.argmax(dim=1)
@@ -85,3 +99,19 @@ class SemSeg(Task):
 
     def scores(self, stats: Tensor) -> dict[str, float]:
         return segmentation_scores(stats)
+
+
+def balanced_class_weights(masks: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> list[float]:
+    """Median-frequency balancing (Eigen & Fergus 2015, as SegNet): weight_c = median(freq) / freq_c, where freq_c is
+    class c's share of the labelled pixels of `masks` (integer [N, H, W]). A class absent from the masks gets 0
+    (nothing to learn it from), so the loss ignores it rather than dividing by zero."""
+    masks = torch.as_tensor(masks)
+    labelled = masks[masks != ignore_index].long()
+    if labelled.numel() == 0:
+        raise ValueError("the masks have no labelled pixel: nothing to weight the classes by")
+    if labelled.min() < 0 or labelled.max() >= num_classes:
+        raise ValueError(f"the masks hold ids outside 0..{num_classes - 1} (and are not ignore_index={ignore_index})")
+    freq = torch.bincount(labelled, minlength=num_classes).double() / labelled.numel()
+    present = freq > 0
+    median = freq[present].median()
+    return [float(median / f) if f > 0 else 0.0 for f in freq]

@@ -21,14 +21,22 @@ def to_tensors(data: Any, keys: Sequence[str]) -> dict[str, Tensor] | None:
     data may be a dict of stacked tensors, a dataset with .tensors() (SyntheticScenes), or any
     map-style dataset of dict samples.
     """
+    if isinstance(data, torch.utils.data.DataLoader):
+        raise TypeError("pass the dataset itself, not a DataLoader: fit and evaluate batch and shuffle it themselves "
+                        "(set the batch size with batch_size=)")
     if isinstance(data, dict):
         stacked = data
-    elif hasattr(data, "tensors"):
+    elif callable(getattr(data, "tensors", None)):        # SyntheticScenes (TensorDataset's .tensors is a tuple)
         stacked = data.tensors()
     else:
         if len(data) == 0:
             raise ValueError("the dataset is empty")
         first = data[0]
+        if not isinstance(first, dict):
+            raise TypeError(f"fit and evaluate read samples that are dicts, {{'image': [3, H, W], 'semseg': [H, W], "
+                            f"...}} (one key per task target), but this dataset's samples are "
+                            f"{type(first).__name__}s. Pass a dict of stacked tensors instead, e.g. "
+                            f"{{'image': images, 'semseg': masks}}, or a dataset whose __getitem__ returns such a dict")
         item_bytes = sum(first[k].numel() * first[k].element_size() for k in keys if k in first)
         if item_bytes * len(data) > MAX_RESIDENT_BYTES:
             return None

@@ -23,6 +23,7 @@ class History:
     steps_per_epoch: optimiser steps per epoch
     peak_memory_mb: peak GPU memory allocated during fit (None on a CPU)
     primary:       {task: its primary metric name}
+    best_epoch:    with fit(..., keep_best=task): the epoch whose weights the model kept
     """
 
     epochs: list[int] = field(default_factory=list)
@@ -35,6 +36,7 @@ class History:
     steps_per_epoch: int = 0
     peak_memory_mb: float | None = None
     primary: dict[str, str] = field(default_factory=dict)
+    best_epoch: int | None = None
 
     def record_epoch(self, names: Sequence[str], losses: Tensor, weights: Tensor, cosines: Tensor | None,
                      scores: Mapping[str, Mapping[str, float]], train_seconds: float, epoch_seconds: float) -> None:

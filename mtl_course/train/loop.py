@@ -31,7 +31,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         device: str | torch.device | None = None, seed: int = 0, progress: bool | None = None,
         batch_size: int = 32, weight_decay: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
-        track_conflict: bool | int = False, penalty: Callable[[nn.Module], Tensor] | None = None) -> History:
+        track_conflict: bool | int = False, penalty: Callable[[nn.Module], Tensor] | None = None,
+        schedule: str | None = None, keep_best: str | None = None) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
@@ -52,9 +53,19 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                     gradient cosines in history.grad_cosine (recorded anyway for gradient strategies);
                     an integer k does it every k-th step only (each such step costs T backward passes)
         penalty:    penalty(model) -> scalar added to the objective, e.g. mtl_course.transfer.L2SP(model)
+        schedule:   None (a constant learning rate) or "cosine" (from lr down to 0 over all steps, step by step)
+        keep_best:  a task name: at the end, load the weights of the epoch with that task's best validation
+                    score (its primary metric; needs val); history.best_epoch says which epoch that was
     """
     tasks = check_tasks(model, tasks, need_model=True)
     check_options(epochs, lr, batch_size, grad_level, track_conflict)
+    if schedule not in (None, "cosine"):
+        raise ValueError(f"unknown schedule {schedule!r}; valid values are None (constant) and 'cosine'")
+    if keep_best is not None and keep_best not in [t.name for t in tasks]:
+        raise ValueError(f"keep_best names the task whose validation score picks the epoch; {keep_best!r} is not "
+                         f"one of {[t.name for t in tasks]}")
+    if keep_best is not None and val is None:
+        raise ValueError("keep_best picks the epoch by its validation score: pass val data too")
     progress = os.environ.get("MTL_COURSE_PROGRESS", "1") != "0" if progress is None else progress
     device = get_device(device)
     torch.manual_seed(seed)
@@ -78,6 +89,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     steps = steps_per_epoch(n_train, batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps) if schedule else None
+    best_state: dict[str, Tensor] | None = None
     # at most one refresh a second: a flood of widget messages can stall notebook runners (nbval waits 5 s)
     bar = tqdm(total=epochs * steps, disable=not progress, desc="fit", unit="batch", leave=True, mininterval=1.0)
     for epoch in range(1, epochs + 1):
@@ -96,6 +109,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
             except FloatingPointError as err:
                 raise FloatingPointError(f"at epoch {epoch}, step {step} (lr={lr}): {err}") from None
             loss_sum, weight_sum = loss_sum + losses, weight_sum + weights
+            if scheduler is not None:
+                scheduler.step()
             bar.update()
         train_seconds = time.perf_counter() - start
         weighting.epoch_end(loss_sum / step)
@@ -104,7 +119,12 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                              cosine_sum / tracked if tracked else None, scores,
                              train_seconds, time.perf_counter() - start)
         bar.set_postfix({t.name: f"{history.train_loss[t.name][-1]:.3g}" for t in tasks})
+        if keep_best is not None and is_best(history, keep_best, next(t for t in tasks if t.name == keep_best)):
+            history.best_epoch = epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     history.steps_per_epoch = steps
     if device.type == "cuda":
         history.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2 ** 20
@@ -156,6 +176,15 @@ def check_tasks(model: nn.Module, tasks: Sequence[Task] | Task, need_model: bool
         raise ValueError(f"the model has no output for task(s) {missing}; it predicts {model.task_names}. "
                          f"Build it with build_model(tasks) for the same tasks.")
     return tasks
+
+
+def is_best(history: History, name: str, task: Task) -> bool:
+    """Whether the last epoch has task `name`'s best validation score so far (ties: the earlier epoch)."""
+    values = history.val_metrics[name][task.primary_metric]
+    last, earlier = values[-1], [v for v in values[:-1] if v == v]          # v == v: not NaN
+    if last != last:
+        return False
+    return not earlier or (last > max(earlier) if task.higher_is_better else last < min(earlier))
 
 
 def check_options(epochs: Any, lr: Any, batch_size: Any, grad_level: str, track_conflict: Any) -> None:

@@ -18,6 +18,17 @@ from mtl_course.transfer.cache import CachedFeatureModel, cache_features
 from mtl_course.transfer.freeze import encoder_stages, freeze, frozen_stages, param_groups, unfreeze
 
 
+def image_size(data: Any) -> tuple[int, int]:
+    """(H, W) of the data's images: a dict of stacked tensors, SyntheticScenes or a dataset of dict samples."""
+    if isinstance(data, dict):
+        images = data["image"]
+    elif callable(getattr(data, "tensors", None)):
+        images = data.tensors()["image"]
+    else:
+        images = data[0]["image"]
+    return int(images.shape[-2]), int(images.shape[-1])
+
+
 def lp_ft(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None, probe_epochs: int = 3,
           epochs: int = 3, lr: float = 1e-3, probe_lr: float | None = None, new_lr: float | None = None,
           **fit_options: Any) -> History:
@@ -31,7 +42,7 @@ def lp_ft(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = Non
     already = [name for name in encoder if name in frozen_stages(model)]
     freeze(model, *encoder)
     device = fit_options.get("device")
-    probe = fit(CachedFeatureModel(model), tasks, cache_features(model, train, device=device),
+    probe = fit(CachedFeatureModel(model, size=image_size(train)), tasks, cache_features(model, train, device=device),
                 cache_features(model, val, device=device) if val is not None else None,
                 epochs=probe_epochs, lr=probe_lr or lr, **fit_options)
     moving = [name for name in encoder if name not in already]
