@@ -10,7 +10,6 @@ Runtime (when the deploy extra is installed), and the weights' size. Run it alon
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from mtl_course.lessons.deploy import median_ms
 from mtl_course.models import build_model, count_parameters
 from mtl_course.tasks import get_task
 
@@ -26,18 +26,6 @@ TASKS = ("semseg", "depth", "edges")
 
 def task(name: str):
     return get_task(name, num_classes=6) if name == "semseg" else get_task(name)
-
-
-def median_ms(run: Callable[[], object], repeats: int, warmup: int = 5) -> float:
-    """The median wall time of run(), in milliseconds, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def eager(models: list[torch.nn.Module]) -> Callable[[torch.Tensor], None]:
@@ -90,7 +78,7 @@ def main() -> None:
             for backend, run in backends.items():
                 for batch in (1, 16):
                     x = torch.rand(batch, 3, args.size, args.size)
-                    ms = median_ms(lambda: run(x), args.repeats)
+                    ms = median_ms(lambda: run(x), args.repeats, warmup=5)
                     rows.append((name, backend, batch, ms / batch, megabytes))
     print(f"\n{'':24s}{'backend':15s}{'batch':>6s}{'ms / image':>12s}{'weights (MB)':>14s}")
     for name, backend, batch, ms, megabytes in rows:
