@@ -14,18 +14,15 @@ import torch
 from mtl_course.models import MultiTaskNet
 from mtl_course.tasks import Task
 from mtl_course.train import History, fit
+from mtl_course.train.batches import to_tensors
 from mtl_course.transfer.cache import CachedFeatureModel, cache_features
 from mtl_course.transfer.freeze import encoder_stages, freeze, frozen_stages, param_groups, unfreeze
 
 
 def image_size(data: Any) -> tuple[int, int]:
     """(H, W) of the data's images: a dict of stacked tensors, SyntheticScenes or a dataset of dict samples."""
-    if isinstance(data, dict):
-        images = data["image"]
-    elif callable(getattr(data, "tensors", None)):
-        images = data.tensors()["image"]
-    else:
-        images = data[0]["image"]
+    stacked = to_tensors(data, ["image"])                 # None: too big to stack, read one sample
+    images = stacked["image"] if stacked is not None else data[0]["image"]
     return int(images.shape[-2]), int(images.shape[-1])
 
 
