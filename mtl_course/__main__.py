@@ -3,6 +3,8 @@
     python -m mtl_course build-exercises [--check]          exercises/ from solutions/
     python -m mtl_course grade SUB.ipynb ... --out grades.csv [--timeout S]
     python -m mtl_course pretrain [--out FILE] [--device cpu]  the course backbone (mtl_course/assets/)
+    python -m mtl_course train CONFIG [--out DIR] [--epochs N]  train from a TOML file (configs/example.toml);
+        the same command runs on N processes with  torchrun --nproc_per_node=N -m mtl_course train CONFIG
     python -m mtl_course --version
 """
 
@@ -40,7 +42,26 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--encoder", default="unet", choices=["unet"], help="the architecture (the course ships unet)")
     pre.add_argument("--out", type=Path, default=None, help="where to write it (default: the package's assets folder)")
     pre.add_argument("--device", default="cpu", help="cpu (default, reproducible) or cuda (~15 s on an H100)")
+    run = commands.add_parser("train", help="train from a TOML config (resumes from OUT/last.pt if it exists; "
+                                            "works under torchrun)")
+    run.add_argument("config", type=Path)
+    run.add_argument("--out", type=Path, default=None, help="output folder (default: [train] out, or runs/CONFIG)")
+    run.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     args = parser.parse_args(argv)
+
+    if args.command == "train":
+        import torch.distributed as dist
+
+        from mtl_course.train.config import train_from_config
+        try:
+            train_from_config(args.config, out=args.out, epochs=args.epochs)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+        return 0
 
     if args.command == "pretrain":
         path = pretrain(PretrainSetup(encoder=args.encoder), out=args.out, device=args.device)

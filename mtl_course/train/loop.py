@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from mtl_course.device import get_device
 from mtl_course.models import MultiTaskNet
 from mtl_course.models.trunk import check_image_values
 from mtl_course.tasks import Task
-from mtl_course.train.batches import iterate, steps_per_epoch, to_tensors
+from mtl_course.train import distributed
+from mtl_course.train.batches import Batches, to_tensors
 from mtl_course.train.gradients import LEVELS, pairwise_cosines
 from mtl_course.train.history import History
+from mtl_course.train.resume import load_training_state, load_weighting_state, save_training_state, weighting_state
 from mtl_course.train.step import autocast, check_level, gradient_step, model_inputs, plain_step
 from mtl_course.weighting import Weighting, get_weighting
 
@@ -32,15 +36,17 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         batch_size: int = 32, weight_decay: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
         track_conflict: bool | int = False, penalty: Callable[[nn.Module], Tensor] | None = None,
-        schedule: str | None = None, keep_best: str | None = None) -> History:
+        schedule: str | None = None, keep_best: str | None = None, workers: int = 0,
+        checkpoint: str | Path | None = None) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
         model:      a MultiTaskNet (from build_model, or MultiTaskNet(trunk, heads) of your own)
         tasks:      the tasks to train; each task's loss is weighted by `weighting` (a consistency pseudo-task,
                     get_task("consistency", ...), is one more loss, on two of the model's outputs)
-        train, val: SyntheticScenes, a dict of stacked tensors, or a dataset of dict samples
-        epochs, lr, batch_size, weight_decay: the usual; the optimiser is AdamW unless given
+        train, val: SyntheticScenes, a dict of stacked tensors, or a dataset of dict samples (e.g. load_dataset's)
+        epochs, lr, batch_size, weight_decay: the usual; the optimiser is AdamW unless given. Under torchrun,
+                    batch_size is per process (one step sees batch_size * processes samples)
         weighting:  a name from mtl_course.weighting.WEIGHTINGS, a {task: weight} dict, or an object
         device:     None picks cuda > mps > cpu (see get_device)
         seed:       seeds the shuffling and any randomness, so two CPU runs give identical results
@@ -56,6 +62,12 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         schedule:   None (a constant learning rate) or "cosine" (from lr down to 0 over all steps, step by step)
         keep_best:  a task name: at the end, load the weights of the epoch with that task's best validation
                     score (its primary metric; needs val); history.best_epoch says which epoch that was
+        workers:    DataLoader worker processes for a dataset that is read sample by sample (too big to stack,
+                    or with random transforms); 0 reads in this process. Stacked data needs none.
+        checkpoint: a file: written at the end of every epoch; if it exists when fit starts, training resumes
+                    after its last epoch (see mtl_course.train.resume)
+
+    Under torchrun (several processes) fit trains with DistributedDataParallel: see mtl_course.train.distributed.
     """
     tasks = check_tasks(model, tasks, need_model=True)
     check_options(epochs, lr, batch_size, grad_level, track_conflict)
@@ -66,14 +78,17 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                          f"one of {[t.name for t in tasks]}")
     if keep_best is not None and val is None:
         raise ValueError("keep_best picks the epoch by its validation score: pass val data too")
-    progress = os.environ.get("MTL_COURSE_PROGRESS", "1") != "0" if progress is None else progress
+    if not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an integer >= 0 (DataLoader worker processes), got {workers!r}")
     device = get_device(device)
+    rank, world = distributed.init_from_env(device)
+    device = distributed.local_device(device)
+    progress = os.environ.get("MTL_COURSE_PROGRESS", "1") != "0" if progress is None else progress
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     weighting = get_weighting(weighting)
     keys = data_keys(model, tasks)
     train_resident, val_data = resident(train, tasks, keys, device), resident(val, tasks, keys)
-    n_train = len(train_resident[keys[0]]) if train_resident else len(train)
     model.to(device, memory_format=torch.channels_last)
     weighting.setup([t.name for t in tasks], device)
     track_every = 1 if weighting.needs_grads else int(track_conflict)     # steps between gradient steps (0: never)
@@ -81,31 +96,42 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         raise ValueError("the model shares no trainable parameters (sharing='none', or a frozen trunk), so there are "
                          "no per-task shared gradients to compare or combine; build it with build_model(tasks, "
                          "sharing='hard'), or unfreeze part of the trunk")
+    if track_every and world > 1:
+        raise ValueError(f"{weighting!r} (or track_conflict) takes each task's gradient separately, which "
+                         f"DistributedDataParallel does not average over processes; under torchrun use a loss-based "
+                         f"strategy (equal, fixed weights, uncertainty, dwa, rlw, gls), or train on one process")
     if track_every:
         check_level(model, grad_level)
     optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                                               lr=lr, weight_decay=weight_decay), weighting, lr)
+    forward = model if world == 1 else DistributedDataParallel(model)       # DDP: averages gradients in backward
+    distributed.average_gradients_of(weighting.parameters())
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    steps = steps_per_epoch(n_train, batch_size)
+    batches = Batches(train, train_resident, keys, batch_size, device, shuffle=True, generator=shuffle,
+                      drop_last=True, workers=workers, rank=rank, world=world)
+    steps = len(batches)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps) if schedule else None
     best_state: dict[str, Tensor] | None = None
+    first = 1
+    if checkpoint is not None and Path(checkpoint).is_file():
+        first, history, best_state = resume(checkpoint, model, optimizer, scheduler, weighting, shuffle, rank)
     # at most one refresh a second: a flood of widget messages can stall notebook runners (nbval waits 5 s)
-    bar = tqdm(total=epochs * steps, disable=not progress, desc="fit", unit="batch", leave=True, mininterval=1.0)
-    for epoch in range(1, epochs + 1):
+    bar = tqdm(total=max(0, epochs - first + 1) * steps, disable=not progress or rank != 0, desc="fit",
+               unit="batch", leave=True, mininterval=1.0)
+    for epoch in range(first, epochs + 1):
         start = time.perf_counter()
         model.train()
         loss_sum, weight_sum = torch.zeros(len(tasks), device=device), torch.zeros(len(tasks), device=device)
         cosine_sum, tracked = torch.zeros(len(tasks), len(tasks), device=device), 0
-        for step, batch in enumerate(iterate(train, train_resident, keys, batch_size, device, shuffle=True,
-                                             generator=shuffle, drop_last=True), start=1):
+        for step, batch in enumerate(batches, start=1):
             try:
                 if track_every and (step - 1) % track_every == 0:
                     losses, weights, gram = gradient_step(model, tasks, batch, weighting, optimizer, grad_level, penalty)
                     cosine_sum, tracked = cosine_sum + pairwise_cosines(gram=gram), tracked + 1
                 else:
-                    losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty)
+                    losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty, forward)
             except FloatingPointError as err:
                 raise FloatingPointError(f"at epoch {epoch}, step {step} (lr={lr}): {err}") from None
             loss_sum, weight_sum = loss_sum + losses, weight_sum + weights
@@ -113,6 +139,7 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                 scheduler.step()
             bar.update()
         train_seconds = time.perf_counter() - start
+        loss_sum, weight_sum = distributed.average(loss_sum), distributed.average(weight_sum)
         weighting.epoch_end(loss_sum / step)
         scores = evaluate(model, tasks, val if val_data is None else val_data, device=device) if val is not None else {}
         history.record_epoch([t.name for t in tasks], loss_sum / step, weight_sum / step,
@@ -122,6 +149,12 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         if keep_best is not None and is_best(history, keep_best, next(t for t in tasks if t.name == keep_best)):
             history.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if checkpoint is not None and rank == 0:
+            save_training_state(checkpoint, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "weighting": weighting_state(weighting), "shuffle": shuffle.get_state(),
+                "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state})
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -131,10 +164,32 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     return history
 
 
+def resume(path: str | Path, model: MultiTaskNet, optimizer: torch.optim.Optimizer, scheduler: Any,
+           weighting: Weighting, shuffle: torch.Generator,
+           rank: int) -> tuple[int, History, dict[str, Tensor] | None]:
+    """Load the training state fit wrote at `path`; returns (first epoch to run, History so far, best weights)."""
+    state = load_training_state(path)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(f"the checkpoint {path} holds another model (other tasks or architecture) than the one "
+                         f"passed to fit: delete it or pass another checkpoint path ({str(err)[:200]})") from None
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    load_weighting_state(weighting, state["weighting"])
+    shuffle.set_state(state["shuffle"])
+    torch.set_rng_state(state["torch_rng"])
+    if rank == 0:
+        print(f"resuming from {path}: epoch {state['epoch']} done")
+    return state["epoch"] + 1, History(**state["history"]), state["best_state"]
+
+
 @torch.no_grad()
 def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: int = 128,
-             device: str | torch.device | None = None) -> dict[str, dict[str, float]]:
-    """Scores of `model` on `data`: {task name: {metric: value}}, accumulated exactly over batches."""
+             device: str | torch.device | None = None, workers: int = 0) -> dict[str, dict[str, float]]:
+    """Scores of `model` on `data`: {task name: {metric: value}}, accumulated exactly over batches (and over the
+    processes under torchrun: each process scores every N-th sample, then the statistics are combined)."""
     tasks = check_tasks(model, tasks)
     device = get_device(device)
     keys = data_keys(model, tasks)
@@ -142,8 +197,9 @@ def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: 
     states = {t.name: t.metric_state() for t in tasks}
     was_training = model.training
     model.to(device, memory_format=torch.channels_last).eval()
+    rank, world = distributed.world()
     try:
-        for batch in iterate(data, stacked, keys, batch_size, device):
+        for batch in Batches(data, stacked, keys, batch_size, device, workers=workers, rank=rank, world=world):
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast(device):
                 outputs = model(model_inputs(model, batch))
@@ -152,6 +208,7 @@ def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: 
                 states[task.name].update(output.float(), target)
     finally:
         model.train(was_training)
+    distributed.merge_states(states)
     return {name: state.compute() for name, state in states.items()}
 
 

@@ -47,11 +47,16 @@ def task_losses(tasks: Sequence[Task], outputs: Mapping[str, Tensor], batch: Map
 
 
 def plain_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, Tensor], weighting: Weighting,
-               optimizer: torch.optim.Optimizer, penalty: Penalty | None = None) -> tuple[Tensor, Tensor]:
-    """One optimiser step on sum_t w_t L_t. Returns (losses [T], weights [T]), detached."""
+               optimizer: torch.optim.Optimizer, penalty: Penalty | None = None,
+               forward: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+    """One optimiser step on sum_t w_t L_t. Returns (losses [T], weights [T]), detached.
+
+    forward: the module that runs the forward pass, if not `model` itself: DistributedDataParallel(model) under
+    torchrun, which then averages the gradients over the processes during backward.
+    """
     optimizer.zero_grad(set_to_none=True)
     with autocast(batch[model.input_key].device):
-        outputs = model(model_inputs(model, batch))                 # one forward pass: trunk, then every head
+        outputs = (forward or model)(model_inputs(model, batch))    # one forward pass: trunk, then every head
     losses = task_losses(tasks, outputs, batch)                     # [T]: one loss per task
     weights = weighting(losses.detach())                            # [T]: how much each task counts
     objective = (weights * losses).sum() + weighting.regularizer()  # the weighted sum (+ learnable-weight term)

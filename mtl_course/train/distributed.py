@@ -1,0 +1,84 @@
+"""Several processes, one model: PyTorch's DistributedDataParallel (DDP), started by torchrun.
+
+    torchrun --nproc_per_node=2 -m mtl_course train configs/example.toml
+
+torchrun starts N copies of the program and tells each its RANK (0..N-1) and the WORLD_SIZE (N). fit notices
+(world() > 1) and changes four things, nothing else:
+
+    data       each process reads its own slice of every batch (batches.epoch_order): batch_size is per process,
+               one optimiser step sees batch_size * N samples
+    gradients  the forward pass runs through DistributedDataParallel(model); during backward it averages every
+               gradient over the processes, so each copy takes the same step and the copies stay identical
+    numbers    the epoch's losses are averaged and the validation statistics summed over the processes
+    output     only rank 0 shows progress and writes files
+
+Gradient-based weighting (PCGrad, MGDA, ... and track_conflict) is not supported under DDP: its step takes each
+task's gradient separately, outside the DDP forward pass, so the processes would combine different G.
+Learnable task weights (uncertainty) are averaged over the processes by a gradient hook.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from mtl_course.tasks import MetricState
+
+
+def world() -> tuple[int, int]:
+    """(rank, number of processes): (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_from_env(device: torch.device) -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment (gloo on a CPU, nccl on CUDA GPUs: one GPU per
+    process, by LOCAL_RANK). Does nothing outside torchrun. Returns (rank, world size)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return world()
+
+
+def local_device(device: torch.device) -> torch.device:
+    """Under torchrun on CUDA: this process's GPU (cuda:LOCAL_RANK); else `device` unchanged."""
+    if device.type == "cuda" and device.index is None and world()[1] > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def average(tensor: Tensor) -> Tensor:
+    """The mean of `tensor` over the processes (itself with one process)."""
+    if world()[1] == 1:
+        return tensor
+    total = tensor.detach().clone()
+    dist.all_reduce(total)
+    return total / world()[1]
+
+
+def merge_states(states: dict[str, MetricState]) -> None:
+    """Combine every process's metric statistics (task.merge over the processes), in place, on every process."""
+    if world()[1] == 1:
+        return
+    gathered: list[dict[str, Tensor | None]] = [None] * world()[1]  # type: ignore[list-item]
+    dist.all_gather_object(gathered, {name: state.total for name, state in states.items()})
+    for name, state in states.items():
+        parts = [g[name] for g in gathered if g[name] is not None]
+        state.total = None
+        for part in parts:
+            state.total = part if state.total is None else state.task.merge(state.total, part)
+
+
+def average_gradients_of(params: Sequence[Tensor]) -> None:
+    """Average the gradients of tensors outside the DDP model (learnable task weights) over the processes,
+    with a hook that runs during backward."""
+    if world()[1] == 1:
+        return
+    for p in params:
+        p.register_hook(average)
