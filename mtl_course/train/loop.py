@@ -104,7 +104,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         check_level(model, grad_level)
     optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                                               lr=lr, weight_decay=weight_decay), weighting, lr)
-    forward = model if world == 1 else DistributedDataParallel(model)       # DDP: averages gradients in backward
+    unused = any(name not in {n for t in tasks for n in t.reads} for name in model.task_names)   # heads not trained
+    forward = model if world == 1 else DistributedDataParallel(model, find_unused_parameters=unused)  # averages grads
     distributed.average_gradients_of(weighting.parameters())
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
