@@ -129,7 +129,8 @@ def test_folder_errors_name_the_file(tmp_path):
     (tmp_path / "train" / "0001TP_000002.png").write_bytes(b"not a png at all")
     with pytest.raises(ValueError, match=r"cannot read the image .*0001TP_000002\.png"):
         load_dataset("folder", tmp_path, classes=CAMVID, void=11)[2]
-    Image.fromarray((np.zeros((36, 48, 3)) + [0, 9, 200]).astype(np.uint8)).save(tmp_path / "trainannot" / "0001TP_000000.png")
+    colour_mask = (np.zeros((36, 48, 3)) + [0, 9, 200]).astype(np.uint8)
+    Image.fromarray(colour_mask).save(tmp_path / "trainannot" / "0001TP_000000.png")
     with pytest.raises(ValueError, match=r"0001TP_000000\.png is a colour \(RGB\) image"):
         load_dataset("folder", tmp_path, classes=CAMVID, void=11)[0]
     with pytest.raises(FileNotFoundError, match=r"expected images/val/ \+ masks/val/ or val/ \+ valannot/"):
@@ -242,3 +243,66 @@ def test_fit_trains_on_a_folder_dataset_stacked_or_streamed(tmp_path):
     flipping = FolderDataset(tmp_path, classes=CAMVID, void=11, size=32, transforms=v2.RandomHorizontalFlip())
     history = fit(build_model(tasks, seed=0), tasks, flipping, fixed, epochs=1, batch_size=3, progress=False)
     assert len(history.epochs) == 1
+
+
+# ----- what real data asks of fit and evaluate ---------------------------------------------------------------------
+def test_tuple_samples_with_keys(scenes):
+    data = scenes.tensors()
+    task = get_task("semseg", num_classes=6)
+    pairs = torch.utils.data.TensorDataset(data["image"], data["semseg"])
+    as_dict = evaluate(build_model([task], seed=0), [task], data)
+    assert evaluate(build_model([task], seed=0), [task], pairs, keys=("image", "semseg")) == as_dict
+
+    class Pairs(torch.utils.data.Dataset):                       # a dataset of (image, mask) tuples
+        def __len__(self):
+            return len(data["image"])
+
+        def __getitem__(self, i):
+            return data["image"][i], data["semseg"][i]
+
+    assert evaluate(build_model([task], seed=0), [task], Pairs(), keys=("image", "semseg")) == as_dict
+    history = fit(build_model([task], seed=0), [task], pairs, Pairs(), epochs=1, batch_size=8, keys=("image", "semseg"),
+                  progress=False)
+    assert len(history.val_metrics["semseg"]["miou"]) == 1
+    with pytest.raises(ValueError, match=r"names 3 tensors but the TensorDataset holds 2"):
+        evaluate(build_model([task], seed=0), [task], pairs, keys=("image", "semseg", "depth"))
+    with pytest.raises(TypeError, match=r"keys=\('image', 'semseg'\)"):
+        evaluate(build_model([task], seed=0), [task], Pairs())
+
+
+def test_balanced_class_weights_are_computed_by_fit(scenes):
+    data = scenes.tensors()
+    task = get_task("semseg", num_classes=6, class_weights="balanced")
+    with pytest.raises(ValueError, match="computed by fit"):
+        task.loss(torch.zeros(1, 6, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
+    fit(build_model([task], seed=0), [task], data, epochs=1, batch_size=8, progress=False)
+    from mtl_course.tasks import balanced_class_weights
+    assert task.class_weights == balanced_class_weights(data["semseg"], 6)
+    assert task.class_weights[0] < 1 < max(task.class_weights)          # background (the commonest) down
+    with pytest.raises(ValueError, match="'balanced' or None"):
+        get_task("semseg", num_classes=6, class_weights="median")
+
+
+def test_per_class_iou_from_evaluate():
+    task = get_task("semseg", num_classes=4)
+    images = torch.zeros(2, 3, 32, 32)
+    target = torch.zeros(2, 32, 32, dtype=torch.long)
+    target[:, :16] = 1                                               # class 1: top half; classes 2, 3 never appear
+    target[1, :, :8] = 255                                           # void: not scored
+
+    class Fixed(torch.nn.Module):                                    # predicts class 1 on the top 24 rows, else 0
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], 4, 32, 32)
+            logits[:, 1, :24] = 1.0
+            logits[:, 0, 24:] = 1.0
+            return logits
+
+    from mtl_course.models import MultiTaskNet
+    model = MultiTaskNet(torch.nn.Identity(), {"semseg": Fixed()})
+    scores = evaluate(model, [task], {"image": images, "semseg": target}, per_class=True)
+    iou = scores["semseg"]["iou"]
+    # image 0: class 1 TP 16x32, FP 8x32; image 1 (24 columns labelled): TP 16x24, FP 8x24; class 0: TP 8x32 + 8x24
+    assert iou[1] == pytest.approx((16 * 56) / (24 * 56)) and iou[0] == pytest.approx((8 * 56) / (16 * 56))
+    assert iou[2] != iou[2] and iou[3] != iou[3]                     # NaN: neither in target nor prediction
+    assert scores["semseg"]["miou"] == pytest.approx((iou[0] + iou[1]) / 2)
+    assert "iou" not in evaluate(model, [task], {"image": images, "semseg": target})["semseg"]

@@ -14,9 +14,9 @@ from mtl_course.metrics.grouping import find_centers, group_instances
 from mtl_course.metrics.multilabel import multilabel_counts, multilabel_scores
 from mtl_course.metrics.normals import angle_errors, normal_scores, normal_stats
 from mtl_course.metrics.panoptic import panoptic_quality, panoptic_scores, panoptic_stats
-from mtl_course.metrics.segmentation import confusion_matrix, segmentation_scores
+from mtl_course.metrics.segmentation import confusion_matrix, per_class_iou, segmentation_scores
 
 __all__ = ["angle_errors", "bsds_counts", "bsds_scores", "center_counts", "center_scores", "confusion_matrix",
            "delta_m", "depth_scores", "depth_sums", "edge_counts", "edge_scores", "find_centers", "group_instances",
            "multilabel_counts", "multilabel_scores", "normal_scores", "normal_stats", "offset_scores", "offset_sums",
-           "panoptic_quality", "panoptic_scores", "panoptic_stats", "segmentation_scores", "thin"]
+           "panoptic_quality", "panoptic_scores", "panoptic_stats", "per_class_iou", "segmentation_scores", "thin"]

@@ -37,3 +37,12 @@ def segmentation_scores(confusion: Tensor) -> dict[str, float]:
     miou = (true_pos[seen] / union[seen]).mean().item() if seen.any() else math.nan
     total = confusion.sum().item()
     return {"miou": miou, "pixel_acc": true_pos.sum().item() / total if total else math.nan}
+
+
+def per_class_iou(confusion: Tensor) -> list[float]:
+    """IoU of every class [C] from a confusion matrix [C, C]: TP_c / (TP_c + FP_c + FN_c); NaN for a class absent
+    from both the target and the prediction (no IoU, not 0). mIoU is the mean of the non-NaN entries."""
+    confusion = confusion.double()
+    true_pos = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - true_pos
+    return [float(tp / u) if u > 0 else math.nan for tp, u in zip(true_pos, union)]

@@ -44,6 +44,10 @@ class Task:
     def scores(self, stats: Tensor) -> dict[str, float]:
         raise NotImplementedError
 
+    def per_class(self, stats: Tensor) -> dict[str, list[float]]:
+        """Scores per class, {metric: [value per class]} (evaluate(..., per_class=True)); none by default."""
+        return {}
+
     def merge(self, total: Tensor, stats: Tensor) -> Tensor:
         """Join the statistics of two sets of batches: they add up (Normals overrides it: it keeps every error)."""
         return total + stats

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtl_course.metrics.segmentation import confusion_matrix, segmentation_scores
+from mtl_course.metrics.segmentation import confusion_matrix, per_class_iou, segmentation_scores
 from mtl_course.tasks.base import Task
 
 IGNORE_INDEX = 255
@@ -19,7 +19,8 @@ class SemSeg(Task):
     Inputs: output float [B, C, H, W] (logits), target integer [B, H, W] class ids (any integer type or
     bool; read as int64). ignore_index: the label of unlabelled pixels in your dataset (255 in VOC and the
     course data; -1 or -100 elsewhere). class_weights: one weight per class for the cross-entropy (rare classes
-    up, e.g. balanced_class_weights(masks, C)); None: every class weighs 1.
+    up, e.g. balanced_class_weights(masks, C)); "balanced": fit computes balanced_class_weights from the training
+    masks before the first step and stores them here; None: every class weighs 1.
     """
 
     name = target = "semseg"
@@ -27,14 +28,16 @@ class SemSeg(Task):
     primary_metric = "miou"
 
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX,
-                 class_weights: list[float] | tuple[float, ...] | Tensor | None = None) -> None:
+                 class_weights: list[float] | tuple[float, ...] | Tensor | str | None = None) -> None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"semseg needs num_classes >= 2 (background + at least one class), "
                              f"got num_classes={num_classes!r}")
         if not isinstance(ignore_index, int) or 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index={ignore_index!r} must be an integer that is not a class id "
                              f"(0..{num_classes - 1}), e.g. 255 or -1")
-        if class_weights is not None:
+        if isinstance(class_weights, str) and class_weights != "balanced":
+            raise ValueError(f"class_weights must be a list of weights, 'balanced' or None, got {class_weights!r}")
+        if class_weights is not None and not isinstance(class_weights, str):
             weights = torch.as_tensor(class_weights, dtype=torch.float32).flatten()
             if len(weights) != num_classes or not torch.isfinite(weights).all() or (weights < 0).any() \
                     or weights.sum() <= 0:
@@ -85,6 +88,9 @@ class SemSeg(Task):
         self.check_shapes(output, target)
         if target.device.type == "cpu":      # on a GPU an out-of-range id is caught once, before training
             self.check_target(target)
+        if self.class_weights == "balanced":
+            raise ValueError("class_weights='balanced' is computed by fit from the training masks before the first "
+                             "step; outside fit, pass class_weights=balanced_class_weights(masks, num_classes)")
         weight = (None if self.class_weights is None
                   else torch.tensor(self.class_weights, dtype=torch.float32, device=output.device))
         return F.cross_entropy(output.float(), target, weight=weight, ignore_index=self.ignore_index)
@@ -99,6 +105,9 @@ class SemSeg(Task):
 
     def scores(self, stats: Tensor) -> dict[str, float]:
         return segmentation_scores(stats)
+
+    def per_class(self, stats: Tensor) -> dict[str, list[float]]:
+        return {"iou": per_class_iou(stats)}
 
 
 def balanced_class_weights(masks: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> list[float]:

@@ -39,7 +39,9 @@ def to_tensors(data: Any, keys: Sequence[str]) -> dict[str, Tensor] | None:
             raise TypeError(f"fit and evaluate read samples that are dicts, {{'image': [3, H, W], 'semseg': [H, W], "
                             f"...}} (one key per task target), but this dataset's samples are "
                             f"{type(first).__name__}s. Pass a dict of stacked tensors instead, e.g. "
-                            f"{{'image': images, 'semseg': masks}}, or a dataset whose __getitem__ returns such a dict")
+                            f"{{'image': images, 'semseg': masks}}, a dataset whose __getitem__ returns such a dict, "
+                            f"or "
+                            f"name the parts of each sample with keys=, e.g. fit(..., keys=('image', 'semseg'))")
         if getattr(data, "stackable", True) is False:
             return None
         item_bytes = sum(first[k].numel() * first[k].element_size() for k in keys if k in first)
@@ -60,6 +62,37 @@ def to_tensors(data: Any, keys: Sequence[str]) -> dict[str, Tensor] | None:
     if len(set(lengths.values())) != 1:
         raise ValueError(f"the data's tensors have different lengths: {lengths}")
     return {k: stacked[k] for k in keys}
+
+
+class Named(Dataset):
+    """A dataset of tuple samples, e.g. (image, mask), read as dict samples {names[0]: image, names[1]: mask}."""
+
+    def __init__(self, data: Any, names: Sequence[str]) -> None:
+        self.data, self.names = data, list(names)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        sample = self.data[index]
+        if not isinstance(sample, (tuple, list)) or len(sample) != len(self.names):
+            raise TypeError(f"keys={self.names} names the {len(self.names)} parts of each sample, but sample {index} "
+                            f"is a {type(sample).__name__}" + (f" of {len(sample)}" if isinstance(sample, (tuple, list))
+                                                             else ""))
+        return {name: torch.as_tensor(part) for name, part in zip(self.names, sample)}
+
+
+def named(data: Any, names: Sequence[str] | None) -> Any:
+    """data with dict samples: unchanged without names; a TensorDataset(images, masks) with names ("image",
+    "semseg") becomes {"image": images, "semseg": masks}; any other dataset of tuples is wrapped in Named."""
+    if names is None or data is None:
+        return data
+    if isinstance(data, torch.utils.data.TensorDataset):
+        if len(names) != len(data.tensors):
+            raise ValueError(f"keys={list(names)} names {len(names)} tensors but the TensorDataset holds "
+                             f"{len(data.tensors)}")
+        return dict(zip(names, data.tensors))
+    return Named(data, names)
 
 
 class Order(Sampler):

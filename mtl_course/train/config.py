@@ -83,7 +83,8 @@ def build_data(data: dict[str, Any]) -> tuple[Any, Any, list[str]]:
 def build_tasks(names: list[str], classes: list[str], sample: dict[str, torch.Tensor]) -> list[Task]:
     missing = [n for n in names if n not in sample]
     if missing:
-        raise ValueError(f"the dataset has no {missing} targets; its samples hold {sorted(k for k in sample if k != 'image')}")
+        targets = sorted(k for k in sample if k != "image")
+        raise ValueError(f"the dataset has no {missing} targets; its samples hold {targets}")
     return [get_task(n, num_classes=len(classes)) if n in NEED_CLASSES else get_task(n) for n in names]
 
 
@@ -107,8 +108,8 @@ def train_from_config(path: str | Path, out: str | Path | None = None,
         save_checkpoint(model, out / "model.pt", history)
         print(f"trained on {processes} process(es); {len(train)} training samples; model written to "
               f"{out / 'model.pt'}")
-        for epoch in range(len(history.epochs)):
-            scores = "  ".join(f"{t.name} {history.primary[t.name]} {history.val_metrics[t.name][history.primary[t.name]][epoch]:.3f}"
+        for i, epoch in enumerate(history.epochs):
+            scores = "  ".join(f"{t.name} {t.primary_metric} {history.val_metrics[t.name][t.primary_metric][i]:.3f}"
                                for t in tasks)
-            print(f"epoch {history.epochs[epoch]}: {scores}")
+            print(f"epoch {epoch}: {scores}")
     return model, history

@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from mtl_course.device import get_device
 from mtl_course.models import MultiTaskNet
 from mtl_course.models.trunk import check_image_values
-from mtl_course.tasks import Task
+from mtl_course.tasks import Task, balanced_class_weights
 from mtl_course.train import distributed
-from mtl_course.train.batches import Batches, to_tensors
+from mtl_course.train.batches import Batches, named, to_tensors
 from mtl_course.train.gradients import LEVELS, pairwise_cosines
 from mtl_course.train.history import History
 from mtl_course.train.resume import load_training_state, load_weighting_state, save_training_state, weighting_state
@@ -37,7 +37,7 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
         track_conflict: bool | int = False, penalty: Callable[[nn.Module], Tensor] | None = None,
         schedule: str | None = None, keep_best: str | None = None, workers: int = 0,
-        checkpoint: str | Path | None = None) -> History:
+        checkpoint: str | Path | None = None, keys: Sequence[str] | None = None) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
@@ -66,6 +66,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                     or with random transforms); 0 reads in this process. Stacked data needs none.
         checkpoint: a file: written at the end of every epoch; if it exists when fit starts, training resumes
                     after its last epoch (see mtl_course.train.resume)
+        keys:       for data whose samples are tuples (a TensorDataset, a dataset of (image, mask) pairs): the name
+                    of each part, e.g. keys=("image", "semseg")
 
     Under torchrun (several processes) fit trains with DistributedDataParallel: see mtl_course.train.distributed.
     """
@@ -87,8 +89,10 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     weighting = get_weighting(weighting)
-    keys = data_keys(model, tasks)
-    train_resident, val_data = resident(train, tasks, keys, device), resident(val, tasks, keys)
+    train, val = named(train, keys), named(val, keys)
+    needed = data_keys(model, tasks)
+    train_resident, val_data = resident(train, tasks, needed, device), resident(val, tasks, needed)
+    balance_classes(tasks, train, train_resident)
     model.to(device, memory_format=torch.channels_last)
     weighting.setup([t.name for t in tasks], device)
     track_every = 1 if weighting.needs_grads else int(track_conflict)     # steps between gradient steps (0: never)
@@ -110,7 +114,7 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    batches = Batches(train, train_resident, keys, batch_size, device, shuffle=True, generator=shuffle,
+    batches = Batches(train, train_resident, needed, batch_size, device, shuffle=True, generator=shuffle,
                       drop_last=True, workers=workers, rank=rank, world=world)
     steps = len(batches)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps) if schedule else None
@@ -188,19 +192,23 @@ def resume(path: str | Path, model: MultiTaskNet, optimizer: torch.optim.Optimiz
 
 @torch.no_grad()
 def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: int = 128,
-             device: str | torch.device | None = None, workers: int = 0) -> dict[str, dict[str, float]]:
+             device: str | torch.device | None = None, workers: int = 0, per_class: bool = False,
+             keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Scores of `model` on `data`: {task name: {metric: value}}, accumulated exactly over batches (and over the
-    processes under torchrun: each process scores every N-th sample, then the statistics are combined)."""
+    processes under torchrun: each process scores every N-th sample, then the statistics are combined).
+    per_class: also each class's score, e.g. scores["semseg"]["iou"] = [IoU of class 0, 1, ...] (NaN: a class in
+    neither the targets nor the predictions). keys: the names of the parts of tuple samples (see fit)."""
     tasks = check_tasks(model, tasks)
     device = get_device(device)
-    keys = data_keys(model, tasks)
-    stacked = to_tensors(data, keys)
+    data = named(data, keys)
+    needed = data_keys(model, tasks)
+    stacked = to_tensors(data, needed)
     states = {t.name: t.metric_state() for t in tasks}
     was_training = model.training
     model.to(device, memory_format=torch.channels_last).eval()
     rank, world = distributed.world()
     try:
-        for batch in Batches(data, stacked, keys, batch_size, device, workers=workers, rank=rank, world=world):
+        for batch in Batches(data, stacked, needed, batch_size, device, workers=workers, rank=rank, world=world):
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast(device):
                 outputs = model(model_inputs(model, batch))
@@ -210,7 +218,19 @@ def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: 
     finally:
         model.train(was_training)
     distributed.merge_states(states)
-    return {name: state.compute() for name, state in states.items()}
+    scores = {name: state.compute() for name, state in states.items()}
+    for task in tasks if per_class else []:
+        scores[task.name].update(task.per_class(states[task.name].total))
+    return scores
+
+
+def balance_classes(tasks: Sequence[Task], train: Any, stacked: dict[str, Tensor] | None) -> None:
+    """For each task built with class_weights="balanced": compute them from the training masks, once, in place."""
+    for task in tasks:
+        if getattr(task, "class_weights", None) == "balanced":
+            masks = stacked[task.target] if stacked is not None else torch.stack(
+                [train[i][task.target] for i in range(len(train))])
+            task.class_weights = balanced_class_weights(masks.cpu(), task.num_classes, task.ignore_index)
 
 
 def with_weighting(optimizer: torch.optim.Optimizer, weighting: Weighting, lr: float) -> torch.optim.Optimizer:
