@@ -17,7 +17,9 @@ import tempfile
 from pathlib import Path
 from dataclasses import replace
 
+import numpy as np
 import torch
+from PIL import Image
 
 from mtl_course.lessons import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, lesson_task,
                                 save_stl_scores, stl_scores, train_model, train_single_task)
@@ -590,8 +592,70 @@ def lesson_09(seeds: list[int]) -> bool:
     return check_claims("Lesson 09 — smaller and deployed", lesson_09_runs, LESSON_09_CLAIMS, seeds)[0]
 
 
+# ---- lesson 08: your own frames (OWN_DATA), read from PNGs, augmented, trained through the DataLoader path -------
+def lesson_08_runs(seed: int) -> dict[str, float]:
+    """Lesson 08 for one seed (frames drawn with this seed, model seeded with it): the ids a mask resized as an image
+    invents on frame 0, reading vs training speed, and the per-class IoUs after the lesson's training."""
+    import time
+
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    from mtl_course.data import CLASSES, load_dataset
+    from mtl_course.lessons.own_data import OUTLINE, OWN_DATA, write_frames
+    from mtl_course.train import fit
+
+    setup = OWN_DATA.replace(seed=seed)
+    root = write_frames(tempfile.mkdtemp(prefix="verify08-"), setup)
+    options = dict(size=setup.size, classes=CLASSES, void=OUTLINE)
+    mask = torch.from_numpy(np.array(Image.open(root / "trainannot" / "0000.png"))).long()
+    semseg = mask.masked_fill(mask == OUTLINE, 255)
+    blended = v2.Resize(setup.size, antialias=True)(semseg[None].float())[0].round().long()
+    nearest = v2.Resize(setup.size, antialias=True)(tv_tensors.Mask(semseg))
+    augment = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomResizedCrop(setup.size, scale=(0.6, 1.0), antialias=True),
+                          v2.ColorJitter(brightness=0.3, contrast=0.3)])                    # as in the lesson
+    train = load_dataset("folder", root, "train", **options)
+    augmented = load_dataset("folder", root, "train", transforms=augment, **options)
+    val = load_dataset("folder", root, "val", **options)
+    tasks = [get_task("semseg", num_classes=len(CLASSES)), get_task("edges")]
+    model = build_model(tasks, seed=seed)
+    history = fit(model, tasks, augmented, val, epochs=setup.epochs, batch_size=setup.batch_size, lr=setup.lr,
+                  workers=2, seed=seed, progress=False)
+    start = time.perf_counter()
+    for i in range(len(train)):
+        train[i]
+    reading = len(train) / (time.perf_counter() - start)
+    scores = evaluate(model, tasks, val, per_class=True)
+    masks = torch.stack([val[i]["semseg"] for i in range(len(val))])
+    iou = scores["semseg"]["iou"]
+    return {"foreign ids (as image)": float((~torch.isin(blended, semseg.unique())).sum()),
+            "foreign ids (as Mask)": float((~torch.isin(nearest, semseg.unique())).sum()),
+            "reading / training speed": reading / (setup.batch_size / history.seconds_per_step),
+            "miou": scores["semseg"]["miou"], "edges f_score": scores["edges"]["f_score"],
+            "background share": float((masks == 0).float().mean()), "background iou": iou[0],
+            "best object iou": max(v for v in iou[1:] if v == v),
+            "largest object share": max(float((masks == c).float().mean()) for c in range(1, len(CLASSES)))}
+
+
+LESSON_08_CLAIMS = [  # (text, test on one seed's runs, stated in the lesson)
+    ("a mask resized as an image gets ids that are nowhere in the frame",
+     lambda s: s["foreign ids (as image)"] > 0, True),
+    ("a mask resized as a Mask keeps the frame's ids only", lambda s: s["foreign ids (as Mask)"] == 0, True),
+    ("reading frames is many (> 5) times faster than training on them on this CPU",
+     lambda s: s["reading / training speed"] > 5, True),
+    ("the background covers most pixels (> 50%) and each object class a few percent (< 10%)",
+     lambda s: s["background share"] > 0.5 and s["largest object share"] < 0.1, True),
+    ("the background has the highest IoU", lambda s: s["background iou"] > s["best object iou"], True),
+]
+
+
+def lesson_08(seeds: list[int]) -> bool:
+    """Lesson 08: each number over seeds, and which claims hold on every seed (the lesson states only those)."""
+    return check_claims("Lesson 08 — your own data", lesson_08_runs, LESSON_08_CLAIMS, seeds)[0]
+
+
 LESSONS = {"01": lesson_01, "02": lesson_02, "03": lesson_03, "04": lesson_04, "05": lesson_05, "06": lesson_06,
-           "07": lesson_07, "09": lesson_09}
+           "07": lesson_07, "08": lesson_08, "09": lesson_09}
 
 
 def main() -> None:

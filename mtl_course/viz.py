@@ -149,10 +149,14 @@ def show_predictions(model: torch.nn.Module, tasks: Sequence[Task], data: Any, n
     """
     device = get_device(device)
     batch = data.tensors() if callable(getattr(data, "tensors", None)) else data
-    total = len(batch["image"])
+    total = len(batch["image"]) if isinstance(batch, dict) else len(data)
     rows = list(range(min(n, total))) if indices is None else [int(i) for i in indices]
     if not rows or any(not -total <= i < total for i in rows):
         raise ValueError(f"indices must pick at least one of the {total} scenes (0 to {total - 1}), got {indices}")
+    if not isinstance(batch, dict):                      # a dataset of dict samples: read just the rows shown
+        samples = [data[i] for i in rows]
+        batch = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        rows = list(range(len(rows)))
     n = len(rows)
     images = batch["image"][rows]
     was_training = model.training

@@ -131,6 +131,27 @@ WRONG = {
                      "                scores.append(iou if iou > 0.5 else 0.0)\n"
                      "    return sum(scores) / len(scores)",
     },
+    "08": {
+        "q1-answer": "def read_case(folder):\n"                                 # 9 (not annotated) kept as a class
+                     "    scan = torch.from_numpy(np.array(Image.open(folder / 'image.png'))).float() / 255\n"
+                     "    label = torch.from_numpy(np.array(Image.open(folder / 'label.png'))).long()\n"
+                     "    return {'image': scan.expand(3, -1, -1).clone(), 'semseg': label}",
+        "q2-answer": "class CaseDataset(Dataset):\n"                            # image and mask transformed apart
+                     "    def __init__(self, root, transforms=None):\n"
+                     "        self.folders = sorted(p for p in Path(root).iterdir() if p.is_dir())\n"
+                     "        self.transforms = transforms\n"
+                     "    def __len__(self):\n"
+                     "        return len(self.folders)\n"
+                     "    def __getitem__(self, index):\n"
+                     "        sample = read_case(self.folders[index])\n"
+                     "        if self.transforms is not None:\n"
+                     "            sample = {k: self.transforms(v) for k, v in sample.items()}\n"
+                     "        return sample",
+        "q3-answer": "def pad_to_16(image, semseg):\n"                         # the padded labels are background
+                     "    height, width = semseg.shape\n"
+                     "    pad = (0, -width % 16, 0, -height % 16)\n"
+                     "    return F.pad(image, pad), F.pad(semseg, pad)",
+    },
     "09": {
         "q1-answer": "def distillation_loss(student, teacher, form, temperature=2.0):\n"   # forgot the T^2
                      "    if form == 'softmax':\n"

@@ -163,6 +163,12 @@ def _common_mistakes():
           for m in ("minus", "no offsets", "row-major", "from 0", "background")],
         *[("07.q3", lambda *maps, m=m: _pq(*maps, mistake=m))                          # IoU >= 0.5; stuff split
           for m in (">=", "all classes", "stuff split", "pooled", "per image")],       # by ids; images pooled...
+        *[("08.q1", lambda folder, m=m: _read_case(folder, m))                         # no / 255; one channel;
+          for m in ("no /255", "one channel", "float ids", "void kept", "void to 0", "ToTensor mask")],  # ...
+        *[("08.q2", lambda root, transforms=None, m=m: _CaseDataset(root, transforms, m))  # unsorted; README;
+          for m in ("unsorted", "readme", "plain mask", "separately", "stackable")],       # mask as an image ...
+        *[("08.q3", lambda image, semseg, m=m: _pad16(image, semseg, m))               # void as background;
+          for m in ("mask 0", "top left", "always 16", "32")],                          # pads the wrong side ...
         *[("09.q1", lambda s, te, form, temp=2.0, m=m: _distill(s, te, form, temp, m))  # no T^2; KL reversed;
           for m in ("no T^2", "reversed", "batchmean", "mean over classes", "detached",  # kl_div's batchmean;
                     "teacher not softened", "cross-entropy", "hard labels", "mse", "l2")],  # ...
@@ -173,6 +179,64 @@ def _common_mistakes():
                                     if isinstance(c, t.nn.Conv2d))),                    # the zeros
         ("09.q3", lambda model: sum(c.weight.numel() for c in model.modules() if isinstance(c, t.nn.Conv2d))),
     ]
+
+
+def _read_case(folder, mistake=None):
+    """Exercise 08 q1's reader with one plausible mistake."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    scan = torch.from_numpy(np.array(Image.open(folder / "image.png"))).float()
+    scan = scan if mistake == "no /255" else scan / 255
+    label = torch.from_numpy(np.array(Image.open(folder / "label.png"))).long()
+    if mistake == "ToTensor mask":
+        label = label.float() / 255
+    elif mistake == "float ids":
+        label = label.float()
+    semseg = label if mistake == "void kept" else label.masked_fill(label == 9, 0 if mistake == "void to 0" else 255)
+    return {"image": scan[None] if mistake == "one channel" else scan.expand(3, -1, -1), "semseg": semseg}
+
+
+class _CaseDataset:
+    """Exercise 08 q2's dataset with one plausible mistake."""
+
+    def __init__(self, root, transforms=None, mistake=None):
+        from pathlib import Path
+        entries = [p for p in Path(root).iterdir() if mistake == "readme" or p.is_dir()]
+        self.folders = entries if mistake == "unsorted" else sorted(entries)
+        self.transforms, self.mistake = transforms, mistake
+        self.stackable = transforms is None if mistake != "stackable" else True
+
+    def __len__(self):
+        return len(self.folders)
+
+    def __getitem__(self, index):
+        import torch
+        from torchvision import tv_tensors
+        sample = _read_case(self.folders[index])
+        if self.transforms is None:
+            return sample
+        image = tv_tensors.Image(sample["image"])
+        if self.mistake == "separately":
+            return {"image": self.transforms(image), "semseg": self.transforms(tv_tensors.Mask(sample["semseg"]))}
+        mask = sample["semseg"][None].float() if self.mistake == "plain mask" else tv_tensors.Mask(sample["semseg"])
+        image, semseg = self.transforms(image, mask)
+        semseg = semseg[0].round().long() if self.mistake == "plain mask" else semseg
+        return {"image": image.as_subclass(torch.Tensor), "semseg": semseg.as_subclass(torch.Tensor)}
+
+
+def _pad16(image, semseg, mistake=None):
+    """Exercise 08 q3's padding with one plausible mistake."""
+    import torch.nn.functional as F
+    height, width = semseg.shape
+    if mistake == "always 16":
+        extra_h, extra_w = 16 - height % 16, 16 - width % 16
+    elif mistake == "32":
+        extra_h, extra_w = max(32, -(-height // 16) * 16) - height, max(32, -(-width // 16) * 16) - width + 16
+    else:
+        extra_h, extra_w = -height % 16, -width % 16
+    pad = (extra_w, 0, extra_h, 0) if mistake == "top left" else (0, extra_w, 0, extra_h)
+    return F.pad(image, pad, value=0.0), F.pad(semseg, pad, value=0 if mistake == "mask 0" else 255)
 
 
 def _distill(student, teacher, form, temperature=2.0, mistake=None):
@@ -335,10 +399,13 @@ def test_checks_reject_common_mistakes(question, answer):
     assert status == "wrong", message
 
 
-def test_the_mistakes_of_exercises_07_and_09_are_one_change_from_a_correct_answer():
+def test_the_mistakes_of_exercises_07_to_09_are_one_change_from_a_correct_answer():
     # without the mistake, each helper above is a correct answer: the checks reject the mistake, not the helper
     assert verdict("07.q1", _heatmap)[0] == "correct"
     assert verdict("07.q2", _group)[0] == "correct"
     assert verdict("07.q3", _pq)[0] == "correct"
+    assert verdict("08.q1", _read_case)[0] == "correct"
+    assert verdict("08.q2", _CaseDataset)[0] == "correct"
+    assert verdict("08.q3", _pad16)[0] == "correct"
     assert verdict("09.q1", _distill)[0] == "correct"
     assert verdict("09.q2", _prune)[0] == "correct"

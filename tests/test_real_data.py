@@ -243,6 +243,21 @@ def test_fit_trains_on_a_folder_dataset_stacked_or_streamed(tmp_path):
     flipping = FolderDataset(tmp_path, classes=CAMVID, void=11, size=32, transforms=v2.RandomHorizontalFlip())
     history = fit(build_model(tasks, seed=0), tasks, flipping, fixed, epochs=1, batch_size=3, progress=False)
     assert len(history.epochs) == 1
+    from mtl_course.viz import show_predictions
+    figure = show_predictions(model, tasks, fixed, indices=[4, 1], classes=CAMVID)   # a dataset, not a dict
+    image_axes = [ax for ax in figure.axes if ax.get_images()]
+    assert len(image_axes) == 2 * 5                      # 2 rows: image, semseg target/prediction, edges target/prediction
+    shown = image_axes[0].get_images()[0].get_array()
+    assert np.allclose(shown, fixed[4]["image"].permute(1, 2, 0).numpy())
+
+
+def test_write_folder_layouts(tmp_path):
+    masks = torch.randint(0, 3, (2, 32, 32))
+    write_folder(torch.rand(2, 3, 32, 32), masks, tmp_path, split="val", layout="annot")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val", "valannot"]
+    assert torch.equal(load_dataset("folder", tmp_path, split="val")[1]["semseg"], masks[1])
+    with pytest.raises(ValueError, match="layout must be"):
+        write_folder(torch.rand(2, 3, 32, 32), masks, tmp_path, split=None, layout="annot")
 
 
 # ----- what real data asks of fit and evaluate ---------------------------------------------------------------------

@@ -149,21 +149,26 @@ class FolderDataset(LabelledImages):
 
 
 def write_folder(images: Tensor, masks: Tensor, root: str | Path, split: str | None = "train",
-                 palette: Sequence[tuple[int, int, int]] | None = None, void: int = VOID) -> Path:
-    """Save images and masks in the images/ + masks/ layout that FolderDataset reads: PNGs named 0000.png, ...
+                 palette: Sequence[tuple[int, int, int]] | None = None, void: int = VOID,
+                 layout: str = "images/masks") -> Path:
+    """Save images and masks as PNGs named 0000.png, ... in a layout that FolderDataset reads.
 
     Inputs:
         images: float [N, 3, H, W] in [0, 1] (or uint8)
         masks:  int [N, H, W] class ids 0..254, void = 255 (written as `void`)
         palette: colours for a palette PNG (one per class id; VOC-style), or None for an index ("L") PNG
+        layout: "images/masks" (root/images/<split>/ + root/masks/<split>/) or "annot" (root/<split>/ +
+                root/<split>annot/, CamVid's)
     Returns the images folder.
     """
+    if layout not in ("images/masks", "annot") or (layout == "annot" and split is None):
+        raise ValueError(f"layout must be 'images/masks' or 'annot' (which needs a split), got {layout!r}")
     if images.dim() != 4 or images.shape[1] != 3 or masks.shape != images.shape[:1] + images.shape[2:]:
         raise ValueError(f"need images [N, 3, H, W] and masks [N, H, W] of the same N, H, W; got "
                          f"{tuple(images.shape)} and {tuple(masks.shape)}")
     if int(masks.min()) < 0 or int(masks.max()) > 255:
         raise ValueError("mask values must lie in 0..255 to be stored in an 8-bit PNG")
-    image_dir, mask_dir = layouts(Path(root), split)[0]
+    image_dir, mask_dir = layouts(Path(root), split)[0 if layout == "images/masks" else 1]
     image_dir.mkdir(parents=True, exist_ok=True)
     mask_dir.mkdir(parents=True, exist_ok=True)
     pixels = images if images.dtype == torch.uint8 else (images.clamp(0, 1) * 255).round().to(torch.uint8)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mtl_course.grading import (exercise01, exercise02, exercise03, exercise04, exercise05,  # noqa: F401 (register)
-                                exercise06, exercise07, exercise09)
+                                exercise06, exercise07, exercise08, exercise09)
 from mtl_course.grading.questions import QUESTIONS
 
 

@@ -41,7 +41,16 @@ def init_from_env(device: torch.device) -> tuple[int, int]:
     process, by LOCAL_RANK). Does nothing outside torchrun. Returns (rank, world size)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            if local_rank >= torch.cuda.device_count():
+                raise ValueError(f"torchrun started more processes on this machine than it has GPUs "
+                                 f"({torch.cuda.device_count()}): process {local_rank} has none. Pass "
+                                 f"--nproc_per_node={torch.cuda.device_count()}, or train on the CPU (device='cpu', "
+                                 f"or the environment variable MTL_COURSE_DEVICE=cpu)")
+            torch.cuda.set_device(local_rank)
+        elif device.type != "cpu":
+            raise ValueError(f"several processes train on CUDA GPUs or CPUs; got device {device}: pass device='cpu' "
+                             f"(or MTL_COURSE_DEVICE=cpu)")
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return world()
 

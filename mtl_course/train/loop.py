@@ -133,7 +133,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         for step, batch in enumerate(batches, start=1):
             try:
                 if track_every and (step - 1) % track_every == 0:
-                    losses, weights, gram = gradient_step(model, tasks, batch, weighting, optimizer, grad_level, penalty)
+                    losses, weights, gram = gradient_step(model, tasks, batch, weighting, optimizer, grad_level,
+                                                          penalty)
                     cosine_sum, tracked = cosine_sum + pairwise_cosines(gram=gram), tracked + 1
                 else:
                     losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty, forward)
