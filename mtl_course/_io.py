@@ -52,7 +52,7 @@ def load_verified(path: str | Path) -> Any:
     header = len(MAGIC) + 65
     if not data.startswith(MAGIC) or len(data) < header or data[header - 1:header] != b"\n":
         raise CorruptFileError(f"{path} is not an mtl_course file (bad header); was it written by "
-                               "save_checkpoint / the data cache?")
+                               "save_checkpoint, fit(checkpoint=...) or the data cache?")
     digest, payload = data[len(MAGIC):header - 1].decode(errors="replace"), data[header:]
     if hashlib.sha256(payload).hexdigest() != digest:
         raise CorruptFileError(f"{path} fails its SHA-256 check: the file is truncated or was modified "

@@ -321,3 +321,25 @@ def test_per_class_iou_from_evaluate():
     assert iou[2] != iou[2] and iou[3] != iou[3]                     # NaN: neither in target nor prediction
     assert scores["semseg"]["miou"] == pytest.approx((iou[0] + iou[1]) / 2)
     assert "iou" not in evaluate(model, [task], {"image": images, "semseg": target})["semseg"]
+
+
+def test_mapping_and_void_must_not_overlap_and_named_keeps_stackable(tmp_path):
+    masks = torch.zeros(2, 32, 32, dtype=torch.long)
+    masks[:, 4:9, 4:9] = 255
+    write_folder(torch.rand(2, 3, 32, 32), masks, tmp_path)
+    with pytest.raises(ValueError, match=r"maps the mask value 255, which void=255 also marks"):
+        load_dataset("folder", tmp_path, mapping={255: 1})
+    from mtl_course.train.batches import named, to_tensors
+
+    class Augmented(torch.utils.data.Dataset):
+        stackable = False
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return torch.rand(3, 32, 32), masks[i]
+
+    assert to_tensors(named(Augmented(), ("image", "semseg")), ["image", "semseg"]) is None   # still streamed
+    with pytest.raises(KeyError, match=r"no \['depth'\]"):
+        to_tensors(named(Augmented(), ("image", "semseg")), ["image", "depth"])

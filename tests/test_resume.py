@@ -73,7 +73,7 @@ def test_too_big_to_stack_is_streamed(data, monkeypatch):
             return super().__getitem__(index)
 
     fit(plain, tasks(), Counting(train), epochs=2, batch_size=8, progress=False)
-    assert len(reads) == 1 + 2 * 40                                # one to look at, then every sample every epoch
+    assert len(reads) == 2 + 2 * 40              # the first twice (its type, its targets), then every sample each epoch
 
 
 def test_epoch_order_splits_global_batches_between_processes():
@@ -120,3 +120,54 @@ def test_a_run_stopped_after_an_epoch_resumes_to_the_same_weights(data, tmp_path
     with pytest.raises(ValueError, match="holds another model"):
         fit(build_model([get_task("depth")], seed=0), [get_task("depth")], train, checkpoint=tmp_path / "run.pt",
             epochs=4, progress=False)
+
+
+def test_every_weighting_strategy_saves_and_restores_its_state():
+    import io
+
+    from mtl_course.train.resume import load_weighting_state, weighting_state
+    from mtl_course.weighting import WEIGHTINGS, get_weighting
+
+    names = ["semseg", "depth", "edges"]
+    for name in WEIGHTINGS:
+        make = (lambda: get_weighting({"semseg": 1.0, "depth": 0.5, "edges": 2.0})) if name == "fixed" else \
+            (lambda: get_weighting(name))
+        used, fresh = make(), make()
+        used.setup(names)
+        fresh.setup(names)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(3):                                   # change whatever the strategy keeps
+            losses = torch.rand(3, generator=generator) + 0.1
+            grads = torch.randn(3, 50, generator=generator)
+            if used.needs_grads:
+                used.combine(grads, losses) if hasattr(used, "gram_weights") else used.weights(losses, grads)
+            else:
+                used(losses)
+            used.epoch_end(losses)
+        buffer = io.BytesIO()
+        torch.save(weighting_state(used), buffer)            # what the checkpoint file holds
+        buffer.seek(0)
+        load_weighting_state(fresh, torch.load(buffer, weights_only=True))
+        again = weighting_state(fresh)
+        for key, value in weighting_state(used).items():
+            restored = again[key]
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, restored), (name, key)
+            elif isinstance(value, dict) and "generator" in value:
+                assert torch.equal(value["generator"], restored["generator"]), (name, key)
+            elif isinstance(value, dict):
+                assert str(value) == str(restored), (name, key)
+            elif isinstance(value, list):
+                assert all(torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+                           for a, b in zip(value, restored)), (name, key)
+            else:
+                assert value == restored, (name, key)
+
+
+def test_a_cosine_schedule_is_not_resumed_with_other_epochs(data, tmp_path):
+    train, _ = data
+    fit(build_model(tasks(), seed=1), tasks(), train, epochs=1, batch_size=8, schedule="cosine", progress=False,
+        checkpoint=tmp_path / "run.pt")
+    with pytest.raises(ValueError, match="over 1 epochs; resuming it with epochs=3"):
+        fit(build_model(tasks(), seed=1), tasks(), train, epochs=3, batch_size=8, schedule="cosine", progress=False,
+            checkpoint=tmp_path / "run.pt")

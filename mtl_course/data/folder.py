@@ -107,6 +107,9 @@ class FolderDataset(LabelledImages):
         self.root = Path(root)
         self.pairs = find_pairs(self.root, split)
         self.void, self.mapping = void, dict(mapping or {})
+        if void is not None and void in self.mapping:
+            raise ValueError(f"mapping={self.mapping} maps the mask value {void}, which void={void} also marks as "
+                             f"unlabelled; pass void=None (or the value your masks use for unlabelled pixels)")
         if classes is None:
             classes = [f"class {c}" for c in range(self.largest_id() + 1)]
         if void is not None and void != VOID and 0 <= void < len(classes):

@@ -32,8 +32,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from mtl_course.data.render import boundaries
-
-VOID = 255
+from mtl_course.data.sizes import MULTIPLE, SMALLEST, VOID
 
 
 def check_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -41,7 +40,7 @@ def check_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
     pair = (size, size) if isinstance(size, int) else tuple(size)
-    if len(pair) != 2 or not all(isinstance(s, int) and s >= 32 and s % 16 == 0 for s in pair):
+    if len(pair) != 2 or not all(isinstance(s, int) and s >= SMALLEST and s % MULTIPLE == 0 for s in pair):
         raise ValueError(f"size must be an int or (height, width), multiples of 16 and at least 32 (the encoders "
                          f"halve the image 4 times), got size={size!r}; e.g. size=64 or size=(96, 128)")
     return pair  # type: ignore[return-value]
@@ -54,9 +53,10 @@ class LabelledImages(Dataset):
         classes:    the class names; class id c is classes[c]
         size:       resize every sample to (H, W) (an int: square); None keeps each image's own size
         transforms: a torchvision.transforms.v2 transform called as transforms(image, semseg[, instance]) with a
-                    tv_tensors.Image and tv_tensors.Masks, e.g. v2.RandomHorizontalFlip(). A random transform
-                    makes the dataset `stackable = False`: fit then reads it afresh every epoch (new flips each
-                    epoch) instead of stacking it once.
+                    tv_tensors.Image and tv_tensors.Masks, e.g. v2.RandomHorizontalFlip(). Any transform (it
+                    may be random; which ones are cannot be told from outside) makes the dataset
+                    `stackable = False`: fit then reads it afresh every epoch (new flips each epoch) instead of
+                    stacking it once.
     """
 
     def __init__(self, classes: Sequence[str], size: int | Sequence[int] | None = None,

@@ -39,20 +39,23 @@ def write_cases(root: Path) -> Path:
 
 
 def reference(folder: Path) -> dict[str, torch.Tensor]:
-    scan = torch.from_numpy(np.array(Image.open(folder / "image.png"))).float() / 255
-    label = torch.from_numpy(np.array(Image.open(folder / "label.png"))).long()
+    with Image.open(folder / "image.png") as scan_file, Image.open(folder / "label.png") as label_file:
+        scan = torch.from_numpy(np.array(scan_file)).float() / 255
+        label = torch.from_numpy(np.array(label_file)).long()
     return {"image": scan.expand(3, -1, -1).clone(), "semseg": label.masked_fill(label == UNANNOTATED, 255)}
 
 
-def _cases() -> Path:
-    return write_cases(Path(tempfile.mkdtemp(prefix="exercise08-")))
 
 
 @question("08.q1", "Read image.png as float [3, H, W] in [0, 1] (the grey channel repeated 3 times, values / 255) and "
                    "label.png as int64 [H, W] ids, unchanged except 9 (not annotated) -> 255; return "
                    "{'image': ..., 'semseg': ...}.")
 def read_case(fn) -> tuple[bool, str]:
-    root = _cases()
+    with tempfile.TemporaryDirectory(prefix="exercise08-") as folder:
+        return _read_case(fn, write_cases(Path(folder)))
+
+
+def _read_case(fn, root: Path) -> tuple[bool, str]:
     for name in sorted(SIZES):
         sample, expected = fn(root / name), reference(root / name)
         if not isinstance(sample, dict) or not {"image", "semseg"} <= set(sample):
@@ -84,7 +87,11 @@ def read_case(fn) -> tuple[bool, str]:
                    "transforms(tv_tensors.Image(image), tv_tensors.Mask(semseg)) — both in one call; "
                    "self.stackable = transforms is None.")
 def case_dataset(cls) -> tuple[bool, str]:
-    root = _cases()
+    with tempfile.TemporaryDirectory(prefix="exercise08-") as folder, torch.random.fork_rng(devices=[]):
+        return _case_dataset(cls, write_cases(Path(folder)))
+
+
+def _case_dataset(cls, root: Path) -> tuple[bool, str]:
     names = sorted(SIZES)
     plain = cls(root)
     if len(plain) != len(names):

@@ -120,7 +120,12 @@ def balanced_class_weights(masks: Tensor, num_classes: int, ignore_index: int = 
         raise ValueError("the masks have no labelled pixel: nothing to weight the classes by")
     if labelled.min() < 0 or labelled.max() >= num_classes:
         raise ValueError(f"the masks hold ids outside 0..{num_classes - 1} (and are not ignore_index={ignore_index})")
-    freq = torch.bincount(labelled, minlength=num_classes).double() / labelled.numel()
+    return median_frequency_weights(torch.bincount(labelled, minlength=num_classes))
+
+
+def median_frequency_weights(counts: Tensor) -> list[float]:
+    """weight_c = median(freq) / freq_c from pixel counts [C] (freq_c = counts_c / sum); 0 for a class never seen."""
+    freq = counts.double() / counts.sum()
     present = freq > 0
     median = freq[present].median()
     return [float(median / f) if f > 0 else 0.0 for f in freq]

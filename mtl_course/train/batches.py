@@ -42,9 +42,12 @@ def to_tensors(data: Any, keys: Sequence[str]) -> dict[str, Tensor] | None:
                             f"{{'image': images, 'semseg': masks}}, a dataset whose __getitem__ returns such a dict, "
                             f"or "
                             f"name the parts of each sample with keys=, e.g. fit(..., keys=('image', 'semseg'))")
+        missing = [k for k in keys if k not in first]
+        if missing:
+            raise KeyError(f"the data has no {missing} (its samples hold {sorted(first)}); check the task names")
         if getattr(data, "stackable", True) is False:
             return None
-        item_bytes = sum(first[k].numel() * first[k].element_size() for k in keys if k in first)
+        item_bytes = sum(first[k].numel() * first[k].element_size() for k in keys)
         if item_bytes * len(data) > MAX_RESIDENT_BYTES:
             return None
         samples = [data[i] for i in range(len(data))]
@@ -69,6 +72,7 @@ class Named(Dataset):
 
     def __init__(self, data: Any, names: Sequence[str]) -> None:
         self.data, self.names = data, list(names)
+        self.stackable = getattr(data, "stackable", True)        # random transforms: still read every epoch
 
     def __len__(self) -> int:
         return len(self.data)
@@ -131,6 +135,7 @@ def epoch_order(n: int, shuffle: bool, generator: torch.Generator | None, batch_
     permutation, and global batch k (batch_size * world samples) is split into `world` contiguous slices, slice
     `rank` for this process. So the processes see together exactly the batches of a single process with
     batch_size * world. Without drop_last (evaluation) each process takes every world-th index.
+    Returns int64 [number of samples this process reads].
     """
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if world == 1:
@@ -153,18 +158,28 @@ class Batches:
 
     def __init__(self, data: Any, resident: dict[str, Tensor] | None, keys: Sequence[str], batch_size: int,
                  device: torch.device, shuffle: bool = False, generator: torch.Generator | None = None,
-                 drop_last: bool = False, workers: int = 0, rank: int = 0, world: int = 1) -> None:
+                 drop_last: bool = False, workers: int = 0, rank: int = 0, world: int = 1,
+                 persistent: bool = False, seed: int = 0) -> None:
         self.resident, self.keys, self.batch_size, self.device = resident, list(keys), batch_size, device
         self.n = len(next(iter(resident.values()))) if resident is not None else len(data)
         self.shuffle, self.generator, self.drop_last, self.rank, self.world = shuffle, generator, drop_last, rank, world
         self.order = Order()
+        # the loader's own generator seeds its workers (a different seed per process), never the global one
         self.loader = None if resident is not None else DataLoader(
             Columns(data, keys), batch_size=batch_size, sampler=self.order, num_workers=workers,
-            pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+            pin_memory=device.type == "cuda", persistent_workers=persistent and workers > 0,
+            generator=torch.Generator().manual_seed(seed + rank))
 
     def __len__(self) -> int:
         size = len(epoch_order(self.n, False, None, self.batch_size, self.drop_last, self.rank, self.world))
         return -(-size // self.batch_size)
+
+    def close(self) -> None:
+        """Stop the DataLoader's worker processes now (kept alive between epochs), not when garbage collected."""
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self.loader = None
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         order = epoch_order(self.n, self.shuffle, self.generator, self.batch_size, self.drop_last, self.rank,
@@ -184,7 +199,3 @@ def iterate(data: Any, resident: dict[str, Tensor] | None, keys: Sequence[str], 
             drop_last: bool = False) -> Iterator[dict[str, Tensor]]:
     """One pass of Batches (in this process, no workers): batches {key: tensor on device}."""
     return iter(Batches(data, resident, keys, batch_size, device, shuffle, generator, drop_last))
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return max(1, n // batch_size)

@@ -1,7 +1,8 @@
 """Train from a small TOML file: python -m mtl_course train CONFIG (on one process, or several under torchrun).
 
     [data]   name = "synthetic" | "folder" | "oxford_pets" | "voc" | "cityscapes", size, and either n_train/n_val
-             (synthetic) or root (+ classes, void, mapping for a folder; train_split/val_split)
+             (synthetic) or root (+ classes, void ("none": no unlabelled value), mapping for a folder;
+             train_split/val_split)
     [model]  encoder, sharing, width
     [train]  tasks, weighting, epochs, batch_size (per process), lr, weight_decay, schedule, seed, workers, out
 
@@ -74,13 +75,18 @@ def build_data(data: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     extra = {k: data[k] for k in ("classes", "void", "mapping") if k in data}
     if "mapping" in extra:
         extra["mapping"] = {int(k): v for k, v in extra["mapping"].items()}    # TOML keys are strings
+    if extra.get("void") == "none":                                              # TOML has no None
+        extra["void"] = None
     splits = {"oxford_pets": ("trainval", "test")}.get(name, ("train", "val"))
     train = load_dataset(name, data["root"], data.get("train_split", splits[0]), size=size, **extra)
+    if name == "folder":
+        extra["classes"] = train.classes                 # the same classes, even where val lacks the largest id
     val = load_dataset(name, data["root"], data.get("val_split", splits[1]), size=size, **extra)
     return train, val, train.classes
 
 
 def build_tasks(names: list[str], classes: list[str], sample: dict[str, torch.Tensor]) -> list[Task]:
+    """The tasks named in the config (semseg and labels with the dataset's class count), if its samples have them."""
     missing = [n for n in names if n not in sample]
     if missing:
         targets = sorted(k for k in sample if k != "image")

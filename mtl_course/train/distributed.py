@@ -3,7 +3,7 @@
     torchrun --nproc_per_node=2 -m mtl_course train configs/example.toml
 
 torchrun starts N copies of the program and tells each its RANK (0..N-1) and the WORLD_SIZE (N). fit notices
-(world() > 1) and changes four things, nothing else:
+(world() > 1) and changes four things:
 
     data       each process reads its own slice of every batch (batches.epoch_order): batch_size is per process,
                one optimiser step sees batch_size * N samples
@@ -11,6 +11,10 @@ torchrun starts N copies of the program and tells each its RANK (0..N-1) and the
                gradient over the processes, so each copy takes the same step and the copies stay identical
     numbers    the epoch's losses are averaged and the validation statistics summed over the processes
     output     only rank 0 shows progress and writes files
+
+What stays per process: batch normalisation's statistics (each copy normalises its own batch_size samples; rank 0's
+running statistics are copied to the others at every forward pass), so N processes of B samples train like one of
+N x B closely, not exactly.
 
 Gradient-based weighting (PCGrad, MGDA, ... and track_conflict) is not supported under DDP: its step takes each
 task's gradient separately, outside the DDP forward pass, so the processes would combine different G.
@@ -57,8 +61,12 @@ def init_from_env(device: torch.device) -> tuple[int, int]:
 
 def local_device(device: torch.device) -> torch.device:
     """Under torchrun on CUDA: this process's GPU (cuda:LOCAL_RANK); else `device` unchanged."""
-    if device.type == "cuda" and device.index is None and world()[1] > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda" and world()[1] > 1:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.index is not None and device.index != local_rank:
+            raise ValueError(f"under torchrun each process trains on its own GPU: pass device='cuda' (process "
+                             f"{local_rank} takes cuda:{local_rank}), not {device}")
+        return torch.device("cuda", local_rank)
     return device
 
 

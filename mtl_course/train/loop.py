@@ -21,11 +21,12 @@ from mtl_course.device import get_device
 from mtl_course.models import MultiTaskNet
 from mtl_course.models.trunk import check_image_values
 from mtl_course.tasks import Task, balanced_class_weights
+from mtl_course.tasks.semseg import median_frequency_weights
 from mtl_course.train import distributed
 from mtl_course.train.batches import Batches, named, to_tensors
 from mtl_course.train.gradients import LEVELS, pairwise_cosines
 from mtl_course.train.history import History
-from mtl_course.train.resume import load_training_state, load_weighting_state, save_training_state, weighting_state
+from mtl_course.train.resume import resume, save_training_state, weighting_state
 from mtl_course.train.step import autocast, check_level, gradient_step, model_inputs, plain_step
 from mtl_course.weighting import Weighting, get_weighting
 
@@ -86,8 +87,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     rank, world = distributed.init_from_env(device)
     device = distributed.local_device(device)
     progress = os.environ.get("MTL_COURSE_PROGRESS", "1") != "0" if progress is None else progress
-    torch.manual_seed(seed)
-    shuffle = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed + rank)               # random transforms: other draws on each process (rank 0: seed)
+    shuffle = torch.Generator().manual_seed(seed)   # the same permutation on every process
     weighting = get_weighting(weighting)
     train, val = named(train, keys), named(val, keys)
     needed = data_keys(model, tasks)
@@ -108,60 +109,70 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         check_level(model, grad_level)
     optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                                               lr=lr, weight_decay=weight_decay), weighting, lr)
-    unused = any(name not in {n for t in tasks for n in t.reads} for name in model.task_names)   # heads not trained
-    forward = model if world == 1 else DistributedDataParallel(model, find_unused_parameters=unused)  # averages grads
+    untrained_heads = any(name not in {n for t in tasks for n in t.reads} for name in model.task_names)
+    ddp_model = None if world == 1 else DistributedDataParallel(model, find_unused_parameters=untrained_heads)
     distributed.average_gradients_of(weighting.parameters())
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     batches = Batches(train, train_resident, needed, batch_size, device, shuffle=True, generator=shuffle,
-                      drop_last=True, workers=workers, rank=rank, world=world)
+                      drop_last=True, workers=workers, rank=rank, world=world, persistent=True, seed=seed)
     steps = len(batches)
+    if steps == 0:
+        raise ValueError(f"no training batch: {len(train)} samples for {world} processes; each process needs at "
+                         f"least one sample")
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps) if schedule else None
     best_state: dict[str, Tensor] | None = None
-    first = 1
+    first_epoch = 1
     if checkpoint is not None and Path(checkpoint).is_file():
-        first, history, best_state = resume(checkpoint, model, optimizer, scheduler, weighting, shuffle, rank)
+        first_epoch, history, best_state = resume(checkpoint, model, optimizer, scheduler, weighting, shuffle,
+                                                  epochs, schedule, rank)
+        best_state = best_state if keep_best is not None else None
     # at most one refresh a second: a flood of widget messages can stall notebook runners (nbval waits 5 s)
-    bar = tqdm(total=max(0, epochs - first + 1) * steps, disable=not progress or rank != 0, desc="fit",
+    bar = tqdm(total=max(0, epochs - first_epoch + 1) * steps, disable=not progress or rank != 0, desc="fit",
                unit="batch", leave=True, mininterval=1.0)
-    for epoch in range(first, epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        loss_sum, weight_sum = torch.zeros(len(tasks), device=device), torch.zeros(len(tasks), device=device)
-        cosine_sum, tracked = torch.zeros(len(tasks), len(tasks), device=device), 0
-        for step, batch in enumerate(batches, start=1):
-            try:
-                if track_every and (step - 1) % track_every == 0:
-                    losses, weights, gram = gradient_step(model, tasks, batch, weighting, optimizer, grad_level,
-                                                          penalty)
-                    cosine_sum, tracked = cosine_sum + pairwise_cosines(gram=gram), tracked + 1
-                else:
-                    losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty, forward)
-            except FloatingPointError as err:
-                raise FloatingPointError(f"at epoch {epoch}, step {step} (lr={lr}): {err}") from None
-            loss_sum, weight_sum = loss_sum + losses, weight_sum + weights
-            if scheduler is not None:
-                scheduler.step()
-            bar.update()
-        train_seconds = time.perf_counter() - start
-        loss_sum, weight_sum = distributed.average(loss_sum), distributed.average(weight_sum)
-        weighting.epoch_end(loss_sum / step)
-        scores = evaluate(model, tasks, val if val_data is None else val_data, device=device) if val is not None else {}
-        history.record_epoch([t.name for t in tasks], loss_sum / step, weight_sum / step,
-                             cosine_sum / tracked if tracked else None, scores,
-                             train_seconds, time.perf_counter() - start)
-        bar.set_postfix({t.name: f"{history.train_loss[t.name][-1]:.3g}" for t in tasks})
-        if keep_best is not None and is_best(history, keep_best, next(t for t in tasks if t.name == keep_best)):
-            history.best_epoch = epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if checkpoint is not None and rank == 0:
-            save_training_state(checkpoint, {
-                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "weighting": weighting_state(weighting), "shuffle": shuffle.get_state(),
-                "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state})
-    bar.close()
+    try:
+        for epoch in range(first_epoch, epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            loss_sum, weight_sum = torch.zeros(len(tasks), device=device), torch.zeros(len(tasks), device=device)
+            cosine_sum, tracked = torch.zeros(len(tasks), len(tasks), device=device), 0
+            for step, batch in enumerate(batches, start=1):
+                try:
+                    if track_every and (step - 1) % track_every == 0:
+                        losses, weights, gram = gradient_step(model, tasks, batch, weighting, optimizer, grad_level,
+                                                              penalty)
+                        cosine_sum, tracked = cosine_sum + pairwise_cosines(gram=gram), tracked + 1
+                    else:
+                        losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty, ddp_model)
+                except FloatingPointError as err:
+                    raise FloatingPointError(f"at epoch {epoch}, step {step} (lr={lr}): {err}") from None
+                loss_sum, weight_sum = loss_sum + losses, weight_sum + weights
+                if scheduler is not None:
+                    scheduler.step()
+                bar.update()
+            train_seconds = time.perf_counter() - start
+            loss_sum, weight_sum = distributed.average(loss_sum), distributed.average(weight_sum)
+            weighting.epoch_end(loss_sum / step)
+            scores = (evaluate(model, tasks, val if val_data is None else val_data, device=device, workers=workers)
+                      if val is not None else {})
+            history.record_epoch([t.name for t in tasks], loss_sum / step, weight_sum / step,
+                                 cosine_sum / tracked if tracked else None, scores,
+                                 train_seconds, time.perf_counter() - start)
+            bar.set_postfix({t.name: f"{history.train_loss[t.name][-1]:.3g}" for t in tasks})
+            if keep_best is not None and is_best(history, keep_best, next(t for t in tasks if t.name == keep_best)):
+                history.best_epoch = epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if checkpoint is not None and rank == 0:
+                save_training_state(checkpoint, {
+                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "weighting": weighting_state(weighting), "shuffle": shuffle.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state,
+                    "epochs": epochs, "schedule": schedule})
+    finally:
+        batches.close()                          # the DataLoader's workers, if any, stop here (even on an error)
+        bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     history.steps_per_epoch = steps
@@ -170,33 +181,13 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     return history
 
 
-def resume(path: str | Path, model: MultiTaskNet, optimizer: torch.optim.Optimizer, scheduler: Any,
-           weighting: Weighting, shuffle: torch.Generator,
-           rank: int) -> tuple[int, History, dict[str, Tensor] | None]:
-    """Load the training state fit wrote at `path`; returns (first epoch to run, History so far, best weights)."""
-    state = load_training_state(path)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ValueError(f"the checkpoint {path} holds another model (other tasks or architecture) than the one "
-                         f"passed to fit: delete it or pass another checkpoint path ({str(err)[:200]})") from None
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state["scheduler"] is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    load_weighting_state(weighting, state["weighting"])
-    shuffle.set_state(state["shuffle"])
-    torch.set_rng_state(state["torch_rng"])
-    if rank == 0:
-        print(f"resuming from {path}: epoch {state['epoch']} done")
-    return state["epoch"] + 1, History(**state["history"]), state["best_state"]
-
-
 @torch.no_grad()
 def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: int = 128,
              device: str | torch.device | None = None, workers: int = 0, per_class: bool = False,
              keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Scores of `model` on `data`: {task name: {metric: value}}, accumulated exactly over batches (and over the
-    processes under torchrun: each process scores every N-th sample, then the statistics are combined).
+    processes under torchrun: each process scores every N-th sample, then the statistics are combined — so under
+    torchrun every process must call it).
     per_class: also each class's score, e.g. scores["semseg"]["iou"] = [IoU of class 0, 1, ...] (NaN: a class in
     neither the targets nor the predictions). keys: the names of the parts of tuple samples (see fit)."""
     tasks = check_tasks(model, tasks)
@@ -226,12 +217,21 @@ def evaluate(model: MultiTaskNet, tasks: Sequence[Task], data: Any, batch_size: 
 
 
 def balance_classes(tasks: Sequence[Task], train: Any, stacked: dict[str, Tensor] | None) -> None:
-    """For each task built with class_weights="balanced": compute them from the training masks, once, in place."""
+    """For each task built with class_weights="balanced": compute them from the training masks, once, in place
+    (a dataset read sample by sample is counted sample by sample, without touching the global random generator)."""
     for task in tasks:
-        if getattr(task, "class_weights", None) == "balanced":
-            masks = stacked[task.target] if stacked is not None else torch.stack(
-                [train[i][task.target] for i in range(len(train))])
-            task.class_weights = balanced_class_weights(masks.cpu(), task.num_classes, task.ignore_index)
+        if getattr(task, "class_weights", None) != "balanced":
+            continue
+        if stacked is not None:
+            task.class_weights = balanced_class_weights(stacked[task.target].cpu(), task.num_classes,
+                                                        task.ignore_index)
+            continue
+        counts = torch.zeros(task.num_classes, dtype=torch.int64)
+        with torch.random.fork_rng(devices=[]):
+            for i in range(len(train)):
+                mask = train[i][task.target]
+                counts += torch.bincount(mask[mask != task.ignore_index].flatten(), minlength=task.num_classes)
+        task.class_weights = median_frequency_weights(counts)
 
 
 def with_weighting(optimizer: torch.optim.Optimizer, weighting: Weighting, lr: float) -> torch.optim.Optimizer:
@@ -288,10 +288,15 @@ def resident(data: Any, tasks: Sequence[Task], keys: Sequence[str],
     """The split stacked in memory (on `device` if given) after checking every task's targets and the images'
     values; None if it does not fit (then it is read batch by batch) or if data is None."""
     stacked = to_tensors(data, keys) if data is not None else None
-    for task in tasks if stacked is not None else []:
+    if stacked is None and data is not None:
+        with torch.random.fork_rng(devices=[]):                    # random transforms: leave the generator as it was
+            checked = {k: v[None] for k, v in data[0].items()}
+    else:
+        checked = stacked
+    for task in tasks if checked is not None else []:              # streamed data: its first sample is checked
         if task.target is not None:
-            task.check_target(stacked[task.target])
-    images = stacked[keys[0]] if stacked is not None else None     # keys[0]: the model's input
+            task.check_target(checked[task.target])
+    images = checked[keys[0]] if checked is not None else None     # keys[0]: the model's input
     if images is not None and images.is_floating_point() and images.dim() == 4 and images.shape[1] == 3:
         check_image_values(images)                                   # once, whatever the device
     return {k: v.to(device) for k, v in stacked.items()} if stacked is not None and device is not None else stacked

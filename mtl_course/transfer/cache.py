@@ -58,7 +58,8 @@ def cache_features(model: MultiTaskNet, data: Any, batch_size: int = 128,
     tensors = to_tensors(data, list(data) if isinstance(data, dict) else
                          list(data.tensors()) if hasattr(data, "tensors") else list(data[0]))
     if tensors is None:
-        raise ValueError("cache_features needs data that fits in memory (a dict of tensors or SyntheticScenes)")
+        raise ValueError("cache_features needs data it can stack in memory once (a dict of tensors, SyntheticScenes, "
+                         "or a dataset under 4 GiB without random transforms)")
     if "image" not in tensors:
         raise KeyError(f"cache_features needs images under data['image']; the data holds {sorted(tensors)}")
     device = get_device(device)
