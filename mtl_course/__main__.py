@@ -14,11 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch.distributed as dist
+
 from mtl_course import __version__
 from mtl_course.grading.build import build_exercises
 from mtl_course.grading.grade import grade as run_grading
 from mtl_course.lessons.pretrain import PretrainSetup, pretrain
 from mtl_course.models.pretrained import COURSE_BACKBONES, sha256_of
+from mtl_course.train.config import train_from_config
 
 COURSE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,9 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "train":
-        import torch.distributed as dist
-
-        from mtl_course.train.config import train_from_config
         try:
             train_from_config(args.config, out=args.out, epochs=args.epochs)
         except (FileNotFoundError, ValueError) as err:
