@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
 
 from mtl_course.data.labelled import VOID, LabelledImages
 
@@ -64,10 +65,9 @@ def read_image(path: Path) -> Tensor:
     """uint8 [3, H, W] (any format PIL reads, converted to RGB); a clear error naming the file if it cannot."""
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
+            return TF.pil_to_tensor(image.convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as err:
         raise ValueError(f"cannot read the image {path}: {err}") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
 def read_mask(path: Path) -> Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torchvision
 from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
 
 from mtl_course.data.labelled import VOID, LabelledImages
 
@@ -28,8 +29,8 @@ TRIMAP_PET, TRIMAP_BACKGROUND, TRIMAP_BORDER = 1, 2, 3
 
 
 def pil_image(image: Any) -> Tensor:
-    """uint8 [3, H, W] from a PIL RGB image."""
-    return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+    """uint8 [3, H, W] from a PIL image (converted to RGB)."""
+    return TF.pil_to_tensor(image.convert("RGB"))
 
 
 def pil_ids(target: Any) -> Tensor:

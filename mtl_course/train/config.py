@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from mtl_course.data import SyntheticScenes, load_dataset
+from mtl_course.data.load import SPLITS
 from mtl_course.models import MultiTaskNet, build_model
 from mtl_course.tasks import Task, get_task
 from mtl_course.train.checkpoint import save_checkpoint
@@ -77,7 +78,7 @@ def build_data(data: dict[str, Any]) -> tuple[Any, Any, list[str]]:
         extra["mapping"] = {int(k): v for k, v in extra["mapping"].items()}    # TOML keys are strings
     if extra.get("void") == "none":                                              # TOML has no None
         extra["void"] = None
-    splits = {"oxford_pets": ("trainval", "test")}.get(name, ("train", "val"))
+    splits = SPLITS.get(name, ("train", "val"))          # the dataset's (train, val) splits; a folder: train, val
     train = load_dataset(name, data["root"], data.get("train_split", splits[0]), size=size, **extra)
     if name == "folder":
         extra["classes"] = train.classes                 # the same classes, even where val lacks the largest id
