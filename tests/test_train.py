@@ -6,7 +6,9 @@ import mtl_course as mc
 from mtl_course._io import CorruptFileError
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
-from mtl_course.train import History, evaluate, fit, load_checkpoint, load_history, save_checkpoint
+from mtl_course.train import History, evaluate, fit, load_checkpoint, load_history, plain_step, save_checkpoint
+from mtl_course.train.finite import FiniteCheck
+from mtl_course.weighting import get_weighting
 
 
 def small_fit(tasks, data, **kwargs):
@@ -100,6 +102,44 @@ def test_nan_loss_stops_training_naming_task_and_step(scenes):
     with pytest.raises(FloatingPointError, match=r"at epoch 1, step 1"):
         fit(model, tasks, scenes, epochs=1, batch_size=8, progress=False, device="cpu")
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
+def test_a_fused_optimiser_keeps_the_nan_check_on_the_device_and_skips_the_bad_update(scenes):
+    """Deferred check (what fit does on a GPU): no host read per step; the fused AdamW skips the NaN step's update
+    and every later one, so when the check is read the weights are those from before the bad step."""
+    tasks = [get_task("semseg", num_classes=6), get_task("depth")]
+    data = scenes.tensors()
+    batches = [{k: data[k][i:i + 8] for k in ("image", "semseg", "depth")} for i in range(0, 20, 4)]
+    batches[2] = {**batches[2], "depth": torch.full_like(batches[2]["depth"], float("inf"))}   # step 3: depth inf
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    check = FiniteCheck(["semseg", "depth"], optimizer, every=4)
+    assert check.deferred
+    snapshots = []
+    with pytest.raises(FloatingPointError) as raised:
+        for batch in batches:
+            plain_step(model, tasks, batch, get_weighting("equal"), optimizer, check=check)   # no error at step 3
+            snapshots.append({k: v.detach().clone() for k, v in model.named_parameters()})
+    assert len(snapshots) == 3                         # steps 1-3 ran; the read at step 4 (every=4) raised
+    assert raised.value.step == 3 and "the depth loss became" in str(raised.value)
+    assert "skipped that update and the 1 after it" in str(raised.value)
+    assert all(not torch.equal(snapshots[0][k], snapshots[1][k]) for k in snapshots[0])     # steps 1, 2 trained
+    assert all(torch.equal(p, snapshots[1][k]) for k, p in model.named_parameters())        # 3, 4: skipped
+    assert all(torch.equal(s["step"], torch.tensor(2.0)) for s in optimizer.state.values())  # Adam's count too
+
+
+def test_fit_with_a_fused_optimiser_names_the_first_bad_step(scenes):
+    tasks = [get_task("semseg", num_classes=6), get_task("depth")]
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    model.heads["depth"] = NaNAfter(model.heads["depth"], after=7)    # 3 steps an epoch: epoch 3, step 1
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    with pytest.raises(FloatingPointError, match=r"at epoch 3, step 1 \(lr=0.001\): the depth loss became nan; the "
+                                                 r"fused optimiser skipped that update and the 2 after it"):
+        fit(model, tasks, scenes, epochs=4, batch_size=8, progress=False, device="cpu", optimizer=optimizer)
+    with pytest.raises(ValueError, match="fused=True"):
+        FiniteCheck(["semseg"], torch.optim.AdamW(model.parameters()), deferred=True)
 
 
 def test_nan_targets_are_refused_before_training(scenes):

@@ -24,6 +24,7 @@ from mtl_course.tasks import Task, balanced_class_weights
 from mtl_course.tasks.semseg import median_frequency_weights
 from mtl_course.train import distributed
 from mtl_course.train.batches import Batches, named, to_tensors
+from mtl_course.train.finite import FiniteCheck
 from mtl_course.train.gradients import LEVELS, pairwise_cosines
 from mtl_course.train.history import History
 from mtl_course.train.resume import resume, save_training_state, weighting_state
@@ -38,7 +39,7 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
         optimizer: torch.optim.Optimizer | None = None, grad_level: str = "params",
         track_conflict: bool | int = False, penalty: Callable[[nn.Module], Tensor] | None = None,
         schedule: str | None = None, keep_best: str | None = None, workers: int = 0,
-        checkpoint: str | Path | None = None, keys: Sequence[str] | None = None) -> History:
+        checkpoint: str | Path | None = None, keys: Sequence[str] | None = None, compile: bool = False) -> History:
     """Train `model` on `tasks` and return a History.
 
     Args:
@@ -69,6 +70,9 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                     after its last epoch (see mtl_course.train.resume)
         keys:       for data whose samples are tuples (a TensorDataset, a dataset of (image, mask) pairs): the name
                     of each part, e.g. keys=("image", "semseg")
+
+        compile:    run the forward pass of the plain step through torch.compile (the first steps are slow while it
+                    compiles; then faster, mostly on a GPU). Gradient strategies' steps stay eager.
 
     Under torchrun (several processes) fit trains with DistributedDataParallel: see mtl_course.train.distributed.
     """
@@ -108,9 +112,13 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     if track_every:
         check_level(model, grad_level)
     optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                                              lr=lr, weight_decay=weight_decay), weighting, lr)
+                                                              lr=lr, weight_decay=weight_decay,
+                                                              fused=device.type == "cuda"), weighting, lr)
+    check = FiniteCheck([t.name for t in tasks], optimizer)       # fused (GPU): the NaN check stays on the device
     untrained_heads = any(name not in {n for t in tasks for n in t.reads} for name in model.task_names)
-    ddp_model = None if world == 1 else DistributedDataParallel(model, find_unused_parameters=untrained_heads)
+    forward = None if world == 1 else DistributedDataParallel(model, find_unused_parameters=untrained_heads)
+    if compile:
+        forward = compiled(forward or model)
     distributed.average_gradients_of(weighting.parameters())
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
@@ -141,12 +149,17 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                 try:
                     if track_every and (step - 1) % track_every == 0:
                         losses, weights, gram = gradient_step(model, tasks, batch, weighting, optimizer, grad_level,
-                                                              penalty)
+                                                              penalty, check)
                         cosine_sum, tracked = cosine_sum + pairwise_cosines(gram=gram), tracked + 1
                     else:
-                        losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty, ddp_model)
+                        losses, weights = plain_step(model, tasks, batch, weighting, optimizer, penalty, forward,
+                                                     check)
+                    if step == steps:
+                        check.raise_if_bad()             # deferred checks: at least once an epoch
                 except FloatingPointError as err:
-                    raise FloatingPointError(f"at epoch {epoch}, step {step} (lr={lr}): {err}") from None
+                    bad = getattr(err, "step", (epoch - first_epoch) * steps + step)   # calls of check since the start
+                    raise FloatingPointError(f"at epoch {first_epoch + (bad - 1) // steps}, step {(bad - 1) % steps + 1}"
+                                             f" (lr={lr}): {err}") from None
                 loss_sum, weight_sum = loss_sum + losses, weight_sum + weights
                 if scheduler is not None:
                     scheduler.step()
@@ -232,6 +245,29 @@ def balance_classes(tasks: Sequence[Task], train: Any, stacked: dict[str, Tensor
                 mask = train[i][task.target]
                 counts += torch.bincount(mask[mask != task.ignore_index].flatten(), minlength=task.num_classes)
         task.class_weights = median_frequency_weights(counts)
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """torch.compile(model), with a clear error if compiling fails on its first call (e.g. no C++ compiler)."""
+    return CompiledForward(torch.compile(model))
+
+
+class CompiledForward(nn.Module):
+    """Calls a torch.compile'd model; turns a compiler failure into an error that says what to do."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Any:
+        try:
+            return self.model(x)
+        except Exception as err:                   # torch._dynamo / inductor errors have no public base class
+            if "torch._dynamo" not in type(err).__module__ and "torch._inductor" not in type(err).__module__:
+                raise
+            raise RuntimeError(f"torch.compile could not compile the model here ({type(err).__name__}: "
+                               f"{str(err).splitlines()[0][:200]}). Train without it: fit(..., compile=False); "
+                               f"on a CPU, torch.compile also needs a C++ compiler (gcc or clang).") from err
 
 
 def with_weighting(optimizer: torch.optim.Optimizer, weighting: Weighting, lr: float) -> torch.optim.Optimizer:

@@ -6,7 +6,8 @@ gradient_step    the same forward, then each task's gradient of the shared part 
                  keeps its own task's gradient (the convention of LibMTL and TorchJD).
 
 fit (loop.py) calls one of the two for every batch; everything else in fit is bookkeeping.
-On a CUDA GPU the forward pass runs under bf16 autocast; losses are always float32.
+On a CUDA GPU the forward pass runs under bf16 autocast; losses are always float32. Neither step reads a value
+back from the device (no host sync) when fit's fused optimiser lets the NaN check stay there (finite.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 
 from mtl_course.models import MultiTaskNet
 from mtl_course.tasks import Task
+from mtl_course.train.finite import FiniteCheck
 from mtl_course.train.gradients import split, task_gradients
 from mtl_course.weighting import Weighting
 
@@ -37,27 +39,24 @@ def model_inputs(model: MultiTaskNet, batch: Mapping[str, Tensor]) -> Tensor:
 
 
 def task_losses(tasks: Sequence[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-    """float [T]: each task's loss on the batch. A NaN or inf loss stops training here, before any update."""
-    losses = torch.stack([task.loss(*task.inputs(outputs, batch)) for task in tasks])   # (output, target) each
-    if not bool(torch.isfinite(losses).all()):
-        name, value = next((t.name, float(v)) for t, v in zip(tasks, losses.detach().cpu()) if not torch.isfinite(v))
-        raise FloatingPointError(f"the {name} loss became {value}; training stopped before this step changed the "
-                                 f"model. Try a smaller learning rate and check the {name} targets for NaN or inf.")
-    return losses
+    """float [T]: each task's loss on the batch."""
+    return torch.stack([task.loss(*task.inputs(outputs, batch)) for task in tasks])   # (output, target) each
 
 
 def plain_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, Tensor], weighting: Weighting,
                optimizer: torch.optim.Optimizer, penalty: Penalty | None = None,
-               forward: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+               forward: nn.Module | None = None, check: FiniteCheck | None = None) -> tuple[Tensor, Tensor]:
     """One optimiser step on sum_t w_t L_t. Returns (losses [T], weights [T]), detached.
 
     forward: the module that runs the forward pass, if not `model` itself: DistributedDataParallel(model) under
-    torchrun, which then averages the gradients over the processes during backward.
+    torchrun (which then averages the gradients over the processes during backward), or a torch.compile'd model.
+    check: the NaN/inf check (finite.py); None: a FloatingPointError here if a loss is NaN or inf, before the update.
     """
     optimizer.zero_grad(set_to_none=True)
     with autocast(batch[model.input_key].device):
         outputs = (forward or model)(model_inputs(model, batch))    # one forward pass: trunk, then every head
     losses = task_losses(tasks, outputs, batch)                     # [T]: one loss per task
+    (check or FiniteCheck([t.name for t in tasks], optimizer))(losses)   # NaN or inf: no update (finite.py)
     weights = weighting(losses.detach())                            # [T]: how much each task counts
     objective = (weights * losses).sum() + weighting.regularizer()  # the weighted sum (+ learnable-weight term)
     if penalty is not None:
@@ -69,11 +68,14 @@ def plain_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, T
 
 def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, Tensor], weighting: Weighting,
                   optimizer: torch.optim.Optimizer, level: str = "params",
-                  penalty: Penalty | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                  penalty: Penalty | None = None, check: FiniteCheck | None = None,
+                  batched: bool | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """One optimiser step whose shared gradient is d = weighting.combine(G, L).
 
     level: "params" (G over the trunk's parameters) or "features" (G over the trunk's output, the Features
     every head reads; then one backward pass carries d through the trunk).
+    check: as in plain_step; here it also checks the task gradients (the Gram matrix's diagonal).
+    batched: the T gradients in one batched backward call (None: on a CUDA GPU; see gradients.task_gradients).
     Returns (losses [T], weights [T], Gram matrix G G^T [T, T]), detached.
     """
     check_level(model, level)
@@ -85,8 +87,9 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
     losses = task_losses(tasks, outputs, batch)                        # [T]
     wrt = read.tensors() if level == "features" else model.shared_parameters()
     own = model.task_parameters()
-    G, used, own_grads = task_gradients(losses, wrt, own)             # G [T, P]: one row per task
+    G, used, own_grads = task_gradients(losses, wrt, own, batched)    # G [T, P]: one row per task
     gram = G @ G.T                                                     # [T, T]: every method starts here
+    (check or FiniteCheck([t.name for t in tasks], optimizer))(losses, gram)   # NaN or inf: no update
     d = weighting.combine(G, losses.detach(), gram=gram)               # [P]: the one shared gradient
     add_to_grad(own, weighted_sum(own_grads, weighting.head_weights()))   # each head: its own task's gradient
     reached = [wrt[i] for i in used]
@@ -114,7 +117,7 @@ def check_level(model: MultiTaskNet, level: str) -> None:
 def weighted_sum(own_grads: Sequence[Sequence[Tensor | None]], weights: Tensor) -> list[Tensor | None]:
     """For each task-specific parameter: sum_t weights[t] * (task t's gradient of it); None if no task reaches it."""
     totals: list[Tensor | None] = [None] * (len(own_grads[0]) if own_grads else 0)
-    for weight, grads in zip(weights.tolist(), own_grads):
+    for weight, grads in zip(weights, own_grads):                 # weight: a 0-d tensor (no read to the host)
         for i, g in enumerate(grads):
             if g is not None:
                 totals[i] = weight * g if totals[i] is None else totals[i] + weight * g
