@@ -11,6 +11,13 @@ import torch
 DEVICE_ENV = "MTL_COURSE_DEVICE"
 
 
+def reads_are_free(t: torch.Tensor) -> bool:
+    """Whether reading a value of `t` back to Python costs nothing: on the CPU it does not; on a GPU it makes the CPU
+    wait until every kernel queued so far has run (a host sync). The library's per-step value checks (image range,
+    class ids, finite gradients) run only where reading is free; on a GPU fit checks the data once instead."""
+    return t.device.type == "cpu"
+
+
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """The device to train on: `prefer` (a name such as "cuda:1", or a torch.device) if given, else
     $MTL_COURSE_DEVICE, else cuda > mps > cpu.

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import pytest
 import torch
 
 import mtl_course as mc
-from mtl_course.models import build_model
+from mtl_course.models import build_model, trunk
 from mtl_course.tasks import get_task
+from mtl_course.tasks import semseg
+from mtl_course.weighting import base
 from mtl_course.train import fit
 from mtl_course.train import gradient_step, pairwise_cosines, plain_step, task_gradients
-from mtl_course.weighting import GradientWeighting, get_weighting
+from mtl_course.train.finite import FiniteCheck
+from mtl_course.weighting import WEIGHTINGS, GradientWeighting, get_weighting
 
 
 class PlainSum(GradientWeighting):
@@ -161,3 +167,54 @@ def test_tracking_conflict_every_k_steps(scenes):
     assert len(history.grad_cosine["depth/edges"]) == 2
     with pytest.raises(ValueError, match="positive step interval"):
         fit(build_model(tasks), tasks, scenes, epochs=1, progress=False, device="cpu", track_conflict=-1)
+
+
+@contextlib.contextmanager
+def no_host_reads():
+    """Fail on any Python-level read of a tensor's value: on a GPU each is a host sync (the CPU waits for the
+    GPU). Checked on the CPU, where it is visible as a call; what torch does in C++ is left to the GPU run
+    (tests/test_gpu.py, sync debug mode)."""
+    names = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
+    saved = {name: getattr(torch.Tensor, name) for name in names}
+
+    def refuse(name):
+        def method(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code
+            if caller.co_name == "_get_value" or (name == "tolist" and caller.co_filename.endswith("pcgrad.py")):
+                return saved[name](self, *args, **kwargs)   # host tensors: torch.optim's step count, PCGrad's order
+            raise AssertionError(f"Tensor.{name} read a value back to the host in the training step")
+        return method
+
+    try:
+        for name in names:
+            setattr(torch.Tensor, name, refuse(name))
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(torch.Tensor, name, method)
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTINGS))
+def test_no_step_reads_a_value_back_to_the_host(batch, name, monkeypatch):
+    """With a fused optimiser (fit's default on a GPU) neither step reads a tensor back: the NaN check stays on the
+    device, the solvers have no branches on values, the weights stay where the losses are."""
+    for module in (trunk, semseg, base):               # as on a GPU: the per-step value checks that run where
+        monkeypatch.setattr(module, "reads_are_free", lambda t: False)   # reading is free (the CPU) are off
+    tasks = three_tasks()
+    six = {k: v[:6] for k, v in batch.items()}
+    mc.seed_everything(0)
+    model = build_model(tasks)
+    strategy = get_weighting(name, **({"weights": {t.name: 1.0 for t in tasks}} if name == "fixed" else {}))
+    strategy.setup([t.name for t in tasks])
+    optimizer = torch.optim.AdamW([*model.parameters(), *strategy.parameters()], lr=1e-3, fused=True)
+    check = FiniteCheck([t.name for t in tasks], optimizer)
+    strategy.epoch_end(torch.ones(4)), strategy.epoch_end(torch.full((4,), 0.5))    # DWA: past its first epochs
+    for level in ("params", "features"):
+        with no_host_reads():
+            if strategy.needs_grads:
+                gradient_step(model, tasks, six, strategy, optimizer, level, check=check)
+            else:
+                plain_step(model, tasks, six, strategy, optimizer, check=check)
+                gradient_step(model, tasks, six, strategy, optimizer, level, check=check)   # track_conflict's step
+    check.raise_if_bad()
+    assert check.calls == 4 if not strategy.needs_grads else check.calls == 2

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtl_course.device import reads_are_free
+
 
 @dataclass
 class Features:
@@ -85,7 +87,7 @@ def as_image_batch(x: Tensor) -> Tensor:
     if not x.is_floating_point():
         raise ValueError(f"images of type {x.dtype} are not supported: pass floats in [0, 1] (x.float() / 255 for "
                          f"8-bit values) or uint8")
-    if x.device.type == "cpu" and not torch.compiler.is_compiling():    # not while torch.export/compile trace it
+    if reads_are_free(x) and not torch.compiler.is_compiling():    # not while torch.export/compile trace it
         check_image_values(x)
     return x
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from mtl_course.metrics.depth import depth_scores, depth_sums
@@ -39,9 +40,10 @@ class Depth(Task):
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         target = self.prepare_target(target)
         self.check_shapes(output, target)
-        valid = target > 0
-        error = (output.float() - target)[valid]
-        return error.abs().mean() if self.loss_kind == "l1" else error.square().mean()
+        valid = target > 0                                  # 0: no depth measured there
+        # the mean over valid pixels, as a masked sum (boolean indexing would read the count back: a GPU sync)
+        error = torch.where(valid, output.float() - target, 0.0)
+        return (error.abs() if self.loss_kind == "l1" else error.square()).sum() / valid.sum()
 
     def predict(self, output: Tensor) -> Tensor:
         return output

@@ -34,10 +34,10 @@ class Offsets(Task):
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         target = self.prepare_target(target)
         self.check_shapes(output, target)
-        valid = torch.isfinite(target)
-        if not valid.any():                          # a batch without objects: no offset to learn, but a graph
-            return output.float().sum() * 0.0
-        return (output.float() - target)[valid].abs().mean()
+        valid = torch.isfinite(target)                        # NaN: no object there
+        # the mean over valid pixels as a masked sum (no read back to the host); no object at all: 0, with a graph
+        error = torch.where(valid, output.float() - target, 0.0)
+        return error.abs().sum() / valid.sum().clamp_min(1)
 
     def predict(self, output: Tensor) -> Tensor:
         return output

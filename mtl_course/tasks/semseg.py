@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mtl_course.device import reads_are_free
 from mtl_course.metrics.segmentation import confusion_matrix, per_class_iou, segmentation_scores
 from mtl_course.tasks.base import Task
 
@@ -49,6 +52,7 @@ class SemSeg(Task):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.class_weights = class_weights
+        self.weights_on: tuple[Any, Tensor] | None = None   # (class_weights, as a tensor on a device): copied once
 
     def arguments(self) -> dict:
         return {"num_classes": self.num_classes,
@@ -86,14 +90,21 @@ class SemSeg(Task):
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         target = self.prepare_target(target)
         self.check_shapes(output, target)
-        if target.device.type == "cpu":      # on a GPU an out-of-range id is caught once, before training
+        if reads_are_free(target):           # on a GPU an out-of-range id is caught once, before training
             self.check_target(target)
         if self.class_weights == "balanced":
             raise ValueError("class_weights='balanced' is computed by fit from the training masks before the first "
                              "step; outside fit, pass class_weights=balanced_class_weights(masks, num_classes)")
-        weight = (None if self.class_weights is None
-                  else torch.tensor(self.class_weights, dtype=torch.float32, device=output.device))
+        weight = self.weight_on(output.device) if self.class_weights is not None else None
         return F.cross_entropy(output.float(), target, weight=weight, ignore_index=self.ignore_index)
+
+    def weight_on(self, device: torch.device) -> Tensor:
+        """class_weights as a float tensor on `device`, made once (a copy to a GPU at every step would wait for it)."""
+        if self.weights_on is None or self.weights_on[0] is not self.class_weights or \
+                self.weights_on[1].device != device:
+            self.weights_on = (self.class_weights, torch.tensor(self.class_weights, dtype=torch.float32,
+                                                                device=device))
+        return self.weights_on[1]
 
     def predict(self, output: Tensor) -> Tensor:
         return output.argmax(dim=1)

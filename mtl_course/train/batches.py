@@ -189,9 +189,9 @@ class Batches:
             for batch in self.loader:
                 yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             return
+        on = {device: order.to(device) for device in {v.device for v in self.resident.values()}}   # one copy an epoch
         for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            yield {k: v[index.to(v.device)] for k, v in self.resident.items()}
+            yield {k: v[on[v.device][start:start + self.batch_size]] for k, v in self.resident.items()}
 
 
 def iterate(data: Any, resident: dict[str, Tensor] | None, keys: Sequence[str], batch_size: int,

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 LEVELS = ("params", "features")
+BATCHED_ON = ("cuda",)     # device types where task_gradients batches the T backward passes by default
 
 
 def _channels_last(t: Tensor) -> bool:
@@ -69,10 +70,11 @@ def task_gradients(losses: Tensor, wrt: Sequence[Tensor], own: Sequence[Tensor] 
               where task t does not reach it but another task does)
     batched: False: T calls of torch.autograd.grad, one per loss. True: one call that backpropagates the T rows
         of the identity at once (is_grads_batched=True: the backward pass is vmapped over the tasks; the same
-        numbers, fewer and larger kernels). None: batched on a CUDA GPU (kernel launches dominate there), one
-        by one elsewhere (on a CPU the batched call is ~10 % slower: benchmarks/bench_weighting.py).
+        numbers, fewer and larger kernels). None: batched on the device types in BATCHED_ON (a CUDA GPU, where
+        kernel launches dominate), one by one elsewhere (on a CPU the batched call is ~10 % slower).
+        benchmarks/bench_weighting.py times both.
     """
-    batched = losses.device.type == "cuda" if batched is None else batched
+    batched = losses.device.type in BATCHED_ON if batched is None else batched
     if batched:
         identity = torch.eye(len(losses), dtype=losses.dtype, device=losses.device)   # row t: pick L_t
         grads = torch.autograd.grad(losses, [*wrt, *own], grad_outputs=identity, retain_graph=True,

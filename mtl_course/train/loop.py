@@ -164,6 +164,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
                 if scheduler is not None:
                     scheduler.step()
                 bar.update()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)   # the epoch's kernels have run: the one host sync an epoch
             train_seconds = time.perf_counter() - start
             loss_sum, weight_sum = distributed.average(loss_sum), distributed.average(weight_sum)
             weighting.epoch_end(loss_sum / step)

@@ -24,6 +24,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from mtl_course.device import reads_are_free
+
 
 class Weighting:
     """Loss-based weighting: maps the per-task losses of a step to per-task weights."""
@@ -86,15 +88,17 @@ class GradientWeighting(Weighting):
     needs_grads = True
 
     def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
-        """gram: float64 [T, T] = G G^T (on the CPU); losses: [T] -> alpha float64 [T]."""
+        """gram: float64 [T, T] = G G^T, on G's device; losses: float64 [T] -> alpha float64 [T], same device.
+        Written without Python branches on the values, so that nothing is read back to the host (no sync)."""
         raise NotImplementedError
 
     def combine(self, grads: Tensor, losses: Tensor, gram: Tensor | None = None) -> Tensor:
         """grads: float [T, P] per-task gradients of the shared part; losses: [T] -> d float [P].
         gram: G G^T [T, T] if the caller has it already (it is the expensive part for large P)."""
         check_grads(grads, losses)
-        gram = (gram if gram is not None else grads.float() @ grads.float().T).double().cpu()
-        alpha = self.gram_weights(gram, losses.detach().double().cpu())
+        gram = gram if gram is not None else grads.float() @ grads.float().T
+        where = solver_device(grads.device)
+        alpha = self.gram_weights(gram.to(where, torch.float64), losses.detach().to(where, torch.float64))
         self.last_weights = alpha.to(grads.device, torch.float32)
         return self.last_weights @ grads.float()
 
@@ -117,8 +121,14 @@ def check_grads(grads: Tensor, losses: Tensor) -> None:
     if grads.dim() != 2 or grads.shape[0] != losses.numel():
         raise ValueError(f"expected per-task gradients of shape [T, P] with T = {losses.numel()} tasks, "
                          f"got {tuple(grads.shape)}")
-    if not bool(torch.isfinite(grads).all()):
+    if reads_are_free(grads) and not bool(torch.isfinite(grads).all()):   # on a GPU: fit's FiniteCheck
         raise FloatingPointError("a task gradient contains NaN or inf; lower the learning rate")
+
+
+def solver_device(device: torch.device) -> torch.device:
+    """Where the T x T problems are solved in float64: on G's device (no copy to the host), except on Apple's MPS,
+    which has no float64."""
+    return torch.device("cpu") if device.type == "mps" else device
 
 
 def as_tensor(weights: Sequence[float] | Tensor, like: Tensor) -> Tensor:

@@ -5,43 +5,53 @@ Stay near the average gradient g0 while improving the worst task: with phi = c^2
     w = argmin_{w in simplex}  g_w . g0 + sqrt(phi) * ||g_w||,     g_w = sum_t w_t g_t
     d = (g0 + sqrt(phi) / ||g_w|| * g_w) / (1 + c^2)              (the official code's rescale=1)
 
-c = 0 gives d = g0 (plain averaging). The inner problem is convex in w; we solve it over the Gram
-matrix by projected gradient descent (the official code calls scipy's SLSQP).
+c = 0 gives d = g0 (plain averaging). The inner problem is convex in w; the official code calls scipy's SLSQP.
+We solve it exactly over the Gram matrix M = G G^T, support by support (as MGDA's solver in _qp.py): where the
+optimal w is > 0 on a set S, its gradient b + sqrt(phi) M w / ||g_w|| is the same on all of S, which gives
+
+    w_S  proportional to  M_SS^-1 (lambda 1 - b_S),   (lambda 1 - b_S)^T M_SS^-1 (lambda 1 - b_S) = phi
+
+(a quadratic in lambda; the larger root makes w's sum positive). Every S and every vertex of the simplex is
+tried at once; the feasible candidate with the lowest objective wins. No iterations, no sync with the host.
 Scale: the paper's d is built on the *mean* gradient; ours is T times that (sum convention).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from mtl_course.weighting._qp import face_systems, min_norm_in_simplex
 from mtl_course.weighting.base import GradientWeighting
 
-
-def project_to_simplex(v: np.ndarray) -> np.ndarray:
-    """Euclidean projection onto {w >= 0, sum w = 1} (sort-based, Held et al. 1974)."""
-    u = np.sort(v)[::-1]
-    cumulative = np.cumsum(u) - 1
-    k = np.nonzero(u - cumulative / np.arange(1, len(v) + 1) > 0)[0][-1]
-    return np.maximum(v - cumulative[k] / (k + 1), 0)
+TOLERANCE = 1e-10
 
 
-def cagrad_inner(gram: np.ndarray, c: float, steps: int = 300) -> np.ndarray:
-    """The w of CAGrad: minimise w.b + sqrt(phi) sqrt(w^T M w) over the simplex, M = gram."""
-    n = len(gram)
-    b = gram.mean(axis=1)                               # g_w . g0 = w^T M 1/T
-    sqrt_phi = c * np.sqrt(max(gram.mean(), 0.0))       # ||g0|| = sqrt(1^T M 1) / T
-    w = np.full(n, 1.0 / n)
-    step = 1.0 / (np.abs(gram).max() + 1e-12)
-    best, best_value = w, np.inf
-    for _ in range(steps):
-        norm = np.sqrt(max(w @ gram @ w, 1e-20))
-        value = w @ b + sqrt_phi * norm
-        if value < best_value:
-            best, best_value = w, value
-        w = project_to_simplex(w - step * (b + sqrt_phi * gram @ w / norm))
-    return best
+def cagrad_inner(gram: Tensor, c: float) -> Tensor:
+    """The w of CAGrad (gram float64 [T, T]): minimise w.b + sqrt(phi) sqrt(w^T M w) over the simplex, M = gram,
+    b = M 1 / T (so w.b = g_w . g0), phi = c^2 ||g0||^2."""
+    n = gram.shape[0]
+    b = gram.mean(dim=1)
+    sqrt_phi = c * gram.mean().clamp_min(0).sqrt()                  # ||g0|| = sqrt(1^T M 1) / T
+    S, A = face_systems(gram)                                       # S [K, n]; A_k = M_SS (identity outside S)
+    inverse = torch.linalg.inv_ex(A)[0] * S[:, :, None] * S[:, None, :]   # M_SS^-1, zero outside S (_qp.py)
+    ones, b_S = S, b * S                                            # 1_S, b_S: [K, n]
+    inv_ones, inv_b = (inverse @ ones[..., None])[..., 0], (inverse @ b_S[..., None])[..., 0]
+    a, beta, gamma = (ones * inv_ones).sum(1), (ones * inv_b).sum(1), (b_S * inv_b).sum(1)
+    disc = beta ** 2 - a * (gamma - sqrt_phi ** 2)                  # a lambda^2 - 2 beta lambda + gamma = phi
+    lam = (beta + disc.clamp_min(0).sqrt()) / a.clamp_min(1e-300)
+    v = lam[:, None] * inv_ones - inv_b                             # M_SS^-1 (lambda 1 - b_S)
+    total = v.sum(1, keepdim=True)
+    w = v / torch.where(total > 0, total, 1.0)
+    feasible = (disc >= 0) & (a > 0) & (total[:, 0] > 0) & ((w >= -TOLERANCE) | (S == 0)).all(1)
+    w = w.clamp_min(0) * S
+    w = w / w.sum(1, keepdim=True).clamp_min(1e-300)
+    # + every vertex, and MGDA's min-norm point: where g_w = 0 the objective is not differentiable (it is 0 there)
+    candidates = torch.cat([w, torch.eye(n, dtype=gram.dtype, device=gram.device), min_norm_in_simplex(gram)[None]])
+    feasible = torch.cat([feasible, torch.ones(n + 1, dtype=torch.bool, device=gram.device)])
+    norms = torch.einsum("ki,ij,kj->k", candidates, gram, candidates).clamp_min(0).sqrt()
+    value = torch.where(feasible, candidates @ b + sqrt_phi * norms, torch.inf)
+    return candidates.index_select(0, value.argmin().reshape(1))[0]
 
 
 class CAGrad(GradientWeighting):
@@ -55,12 +65,11 @@ class CAGrad(GradientWeighting):
 
     def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
         n = gram.shape[0]
-        matrix = gram.numpy()
-        w = cagrad_inner(matrix, self.c)
-        sqrt_phi = self.c * np.sqrt(max(matrix.mean(), 0.0))
-        norm_gw = np.sqrt(max(w @ matrix @ w, 1e-20))
-        alpha = (np.full(n, 1.0 / n) + sqrt_phi / norm_gw * w) / (1 + self.c ** 2)
-        return torch.from_numpy(n * alpha)
+        w = cagrad_inner(gram, self.c)
+        sqrt_phi = self.c * gram.mean().clamp_min(0).sqrt()
+        norm_gw = (w @ gram @ w).clamp_min(1e-20).sqrt()
+        alpha = (1.0 / n + sqrt_phi / norm_gw * w) / (1 + self.c ** 2)
+        return n * alpha
 
     def __repr__(self) -> str:
         return f"CAGrad(c={self.c})"

@@ -28,20 +28,24 @@ class DWA(Weighting):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
         self.history: list[Tensor] = []
+        self.current: Tensor | None = None   # this epoch's weights, on the losses' device (one copy an epoch)
 
     def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
         super().setup(task_names)
-        self.history = []
+        self.history, self.current = [], None
 
     def epoch_end(self, epoch_losses: Tensor) -> None:
         self.history.append(epoch_losses.detach().float().cpu())
+        self.current = None
 
     def weights(self, losses: Tensor) -> Tensor:
         if len(self.history) < 2:
             return torch.ones_like(losses)
-        ratio = self.history[-1] / self.history[-2].clamp_min(1e-12)
-        weights = len(ratio) * torch.softmax(ratio / self.temperature, dim=0)
-        return weights.to(losses.device, losses.dtype)
+        if self.current is None or self.current.device != losses.device:
+            ratio = self.history[-1] / self.history[-2].clamp_min(1e-12)
+            weights = len(ratio) * torch.softmax(ratio / self.temperature, dim=0)
+            self.current = weights.to(losses.device, losses.dtype)
+        return self.current
 
     def __repr__(self) -> str:
         return f"DWA(temperature={self.temperature})"

@@ -20,6 +20,7 @@ class Fixed(Weighting):
         if any(float(w) < 0 for w in weights.values()):
             raise ValueError(f"fixed weights must be >= 0, got {dict(weights)}")
         self.fixed = {name: float(w) for name, w in weights.items()}
+        self.current: Tensor | None = None
 
     def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
         missing, unknown = set(task_names) - set(self.fixed), set(self.fixed) - set(task_names)
@@ -28,9 +29,12 @@ class Fixed(Weighting):
                              + (f"; missing {sorted(missing)}" if missing else "")
                              + (f"; unknown {sorted(unknown)}" if unknown else ""))
         super().setup(task_names)
+        self.current = None
 
     def weights(self, losses: Tensor) -> Tensor:
-        return as_tensor([self.fixed[name] for name in self.task_names], losses)
+        if self.current is None or self.current.device != losses.device:     # one copy to the device, not one a step
+            self.current = as_tensor([self.fixed[name] for name in self.task_names], losses)
+        return self.current
 
     def __repr__(self) -> str:
         return f"Fixed({self.fixed})"

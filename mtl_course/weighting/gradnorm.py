@@ -34,13 +34,13 @@ class GradNorm(Weighting):
 
     def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
         super().setup(task_names)
-        self.task_weights = torch.ones(len(task_names), requires_grad=True)
+        self.task_weights = torch.ones(len(task_names), device=device, requires_grad=True)   # on the device: no sync
         self.optimizer = torch.optim.Adam([self.task_weights], lr=self.lr)
         self.initial_losses = None
 
     def weights(self, losses: Tensor, grads: Tensor | None = None) -> Tensor:
-        losses = losses.detach().float().cpu()
-        norms = grads.detach().float().norm(dim=1).cpu()                    # ||g_t||, [T]
+        losses = losses.detach().float().to(self.task_weights.device)
+        norms = grads.detach().float().norm(dim=1).to(self.task_weights.device)    # ||g_t||, [T]
         if self.initial_losses is None:
             self.initial_losses = losses.clamp_min(1e-12)
         applied = self.task_weights.detach().clone()                        # the weights of this step

@@ -30,6 +30,7 @@ class IMTL(GradientWeighting):
         # D U^T [t, s] = <g_1 - g_t, u_1 - u_s>;  g_1 U^T [s] = <g_1, u_1 - u_s>  (t, s = 2..T)
         d_u = (g_dot_u[0, 0] - g_dot_u[0, 1:]).unsqueeze(0) - (g_dot_u[1:, 0:1] - g_dot_u[1:, 1:])
         g1_u = g_dot_u[0, 0] - g_dot_u[0, 1:]
-        rest = torch.linalg.lstsq(d_u.T, g1_u.unsqueeze(1), driver="gelsd").solution.squeeze(1)
+        rest = torch.linalg.solve_ex(d_u.T, g1_u)[0]                         # _ex: no check read back to the host
+        rest = torch.where(torch.isfinite(rest).all(), rest, 0.0)   # singular (two equal unit gradients): no shift
         alpha = torch.cat([(1 - rest.sum()).unsqueeze(0), rest])
         return n * alpha

@@ -16,18 +16,20 @@ from torch import Tensor
 from mtl_course.weighting.base import GradientWeighting
 
 
-def nash_weights(gram: Tensor, iterations: int = 100) -> Tensor:
-    """alpha > 0 with gram @ alpha = 1 / alpha (gram float64 [T, T], positive definite)."""
-    alpha = torch.ones(gram.shape[0], dtype=gram.dtype)
+def nash_weights(gram: Tensor, iterations: int = 30) -> Tensor:
+    """alpha > 0 with gram @ alpha = 1 / alpha (gram float64 [T, T], positive definite).
+
+    A fixed number of Newton steps (no test of convergence, so nothing is read back from the device): Newton's
+    method converges quadratically, and a step at the solution is 0 (tests/test_weighting.py checks the residual).
+    Each step is halved until alpha stays > 0: the number of halvings is computed, not searched for."""
+    alpha = torch.ones(gram.shape[0], dtype=gram.dtype, device=gram.device)
     for _ in range(iterations):
         residual = gram @ alpha - 1 / alpha                         # gradient of the convex objective
-        if residual.abs().max() < 1e-12:
-            break
-        step = torch.linalg.solve(gram + torch.diag(1 / alpha ** 2), residual)
-        scale = 1.0
-        while (alpha - scale * step).min() <= 0:                   # stay inside alpha > 0
-            scale /= 2
-        alpha = alpha - scale * step
+        step = torch.linalg.solve_ex(gram + torch.diag(1 / alpha ** 2), residual)[0]   # _ex: no host check
+        # the largest scale 2^-k (k >= 0) with alpha - scale * step > 0: scale < room = min over step > 0 of alpha/step
+        room = torch.where(step > 0, alpha / step, torch.inf).min()
+        halvings = torch.where(room > 1, 0.0, torch.floor(-torch.log2(room)) + 1)
+        alpha = alpha - torch.exp2(-halvings) * step
     return alpha
 
 
@@ -36,9 +38,8 @@ class NashMTL(GradientWeighting):
 
     def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
         size = torch.linalg.matrix_norm(gram)
-        if size == 0:
-            return torch.ones(gram.shape[0], dtype=gram.dtype)
-        normalised = gram / size
+        normalised = gram / size.clamp_min(1e-300)
         # a tiny ridge keeps the problem solvable when gradients cancel exactly (G G^T singular)
-        ridge = 1e-8 * torch.eye(gram.shape[0], dtype=gram.dtype)
-        return nash_weights(normalised + ridge)
+        ridge = 1e-8 * torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        alpha = nash_weights(normalised + ridge)
+        return torch.where(size > 0, alpha, torch.ones_like(alpha))       # all gradients 0: any weights do

@@ -28,14 +28,14 @@ class PCGrad(GradientWeighting):
 
     def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
         n = gram.shape[0]
-        coef = torch.eye(n, dtype=gram.dtype)         # projected g_i = coef[i] @ G
+        coef = torch.eye(n, dtype=gram.dtype, device=gram.device)   # projected g_i = coef[i] @ G
         for i in range(n):
-            for j in torch.randperm(n, generator=self.generator).tolist():
-                if j == i or gram[j, j] <= 0:
+            for j in torch.randperm(n, generator=self.generator).tolist():   # the order: from the host's generator
+                if j == i:
                     continue
-                dot = coef[i] @ gram[:, j]                  # <projected g_i, g_j>
-                if dot < 0:
-                    coef[i, j] -= dot / gram[j, j]
+                dot = coef[i] @ gram[:, j]                                  # <projected g_i, g_j>
+                conflict = (dot < 0) & (gram[j, j] > 0)                      # on the device: no read back
+                coef[i, j] -= torch.where(conflict, dot / gram[j, j], 0.0)
         return coef.sum(dim=0)
 
     def __repr__(self) -> str:

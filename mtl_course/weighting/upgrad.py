@@ -21,6 +21,5 @@ class UPGrad(GradientWeighting):
     name = "upgrad"
 
     def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
-        n = gram.shape[0]
-        identity = torch.eye(n, dtype=gram.dtype)
-        return sum(identity[i] + nonnegative_qp(gram, gram[:, i]) for i in range(n))
+        # row i of the T problems: q = M e_i = gram[i] (M is symmetric); each alpha_i = e_i + mu_i
+        return 1.0 + nonnegative_qp(gram, gram).sum(dim=0)
