@@ -28,7 +28,7 @@ lab: $(STAMP)
 # remaining output, and a long training cell's widget updates can exceed that.
 test: $(STAMP)
 	$(PY) -m mtl_course build-exercises --check
-	MPLBACKEND=Agg MTL_COURSE_PROGRESS=0 $(PY) -m pytest tests $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env \
+	MPLBACKEND=Agg MTL_COURSE_PROGRESS=0 $(PY) -m pytest tests $(NOTEBOOK_DIRS) --nbval-lax --nbval-current-env --durations=25 \
 		-p no:cacheprovider
 
 unit: $(STAMP)

@@ -1,6 +1,10 @@
 """Teaching truth: re-run each lesson's comparisons over several seeds and check what the prose claims.
 
-    python benchmarks/verify_claims.py [--seeds 0 1 2 3 4] [--lessons 01]
+    python benchmarks/verify_claims.py [--seeds 0 1 2 3 4] [--lessons 01] [--scale laptop|gpu]
+
+--scale picks each lesson's preset (mtl_course.lessons.scale): "laptop" (the default; what CI can run) or "gpu"
+(larger images, more scenes and steps: run it on a GPU). The same claims are checked at both sizes; a lesson joins
+GPU_VERIFIED, and picks its gpu preset on a CUDA GPU, once its text says what holds at each size.
 
 Prints mean +- standard deviation for every number a claim rests on, and exits non-zero if a claim fails
 for any seed. Five seeds by default: a claim chosen because it held on the seeds one looked at often fails
@@ -21,11 +25,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mtl_course.lessons import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, lesson_task,
+from mtl_course.lessons import (SCALES, SHARING_VARIANTS, LessonSetup, lesson_setup, lesson_task,
                                 save_stl_scores, stl_scores, train_model, train_single_task)
-from mtl_course.lessons.deploy import DEPLOY_SETUP, deploy_tasks, latency_ms, median_ms, train_student, train_teacher
-from mtl_course.lessons.instances import INSTANCE_SETUP, INSTANCE_VARIANTS, evaluate_panoptic, train_variant
-from mtl_course.lessons.transfer_study import RECIPES, TransferSetup, run
+from mtl_course.lessons.deploy import deploy_tasks, latency_ms, median_ms, train_student, train_teacher
+from mtl_course.lessons.instances import INSTANCE_VARIANTS, evaluate_panoptic, train_variant
+from mtl_course.lessons.transfer_study import RECIPES, run
+
+SCALE = "laptop"          # set by --scale
+
+
+def preset(lesson: str):
+    """The lesson's settings at SCALE (mtl_course.lessons.scale.PRESETS)."""
+    return lesson_setup(lesson, SCALE, verbose=False)
 from mtl_course.compress import prune_model, quantize_onnx
 from mtl_course.export import evaluate_onnx, onnx_session, run_onnx, to_onnx
 from mtl_course.metrics import delta_m
@@ -56,7 +67,7 @@ def lesson_01(seeds: list[int]) -> bool:
     the trained F 0.67-0.74 on seeds 0-4."""
     rows: dict[str, list[tuple[float, float]]] = {"semseg": [], "depth": [], "edges": []}
     for seed in seeds:
-        setup = replace(LESSON_SETUP, seed=seed)
+        setup = replace(preset("01"), seed=seed)
         train, val = setup.data()
         floors = no_learning_scores(train.tensors(), val.tensors(), setup.size)
         for name in rows:
@@ -105,7 +116,7 @@ def lesson_02(seeds: list[int]) -> bool:
     tasks = [lesson_task(n) for n in names]
     hps, unrelated, worse = [], [], {n: [] for n in names}
     for seed in seeds:
-        setup = replace(LESSON_SETUP, seed=seed)
+        setup = replace(preset("02"), seed=seed)
         train, val = setup.data()
         stl = stl_scores(names, setup, progress=False)
         model, _ = train_model(tasks, setup, progress=False, data=(train, val))
@@ -139,8 +150,7 @@ def lesson_02(seeds: list[int]) -> bool:
 
 # ---- lessons 03 and 04: a smaller setting, so that a lesson's ten trainings fit in two minutes --------------
 
-SMALL_SETUP = LessonSetup(size=32, n_train=256, n_val=128, epochs=5)          # lesson 03
-LESSON_04_SETUP = replace(SMALL_SETUP, n_train=192)                          # lesson 04: eleven trainings
+# lesson 03: preset("03") (laptop: 32x32, 256 scenes, 5 epochs); lesson 04: preset("04") (192 scenes: eleven trainings)
 
 
 class DepthInCentimetres(Depth):
@@ -150,9 +160,10 @@ class DepthInCentimetres(Depth):
         return 100 * super().loss(output, target)
 
 
-def train_small(tasks: list, weighting, seed: int, data, setup: LessonSetup = SMALL_SETUP, **fit_options) -> dict:
+def train_small(tasks: list, weighting, seed: int, data, setup: LessonSetup | None = None, **fit_options) -> dict:
     """Train with `setup` (seed `seed`) on `data` = (train, val); return the validation scores. Like lessons
-    03 and 04, no validation after every epoch: one evaluation at the end."""
+    03 and 04, no validation after every epoch: one evaluation at the end. setup: lesson 03's by default."""
+    setup = setup or preset("03")
     model, _ = train_model(tasks, replace(setup, seed=seed), progress=False, data=(data[0], None),
                            weighting=weighting, fit_options=fit_options)
     return evaluate(model, tasks, data[1])
@@ -179,7 +190,7 @@ def lesson_03(seeds: list[int]) -> bool:
     tasks = [lesson_task("edges"), DepthInCentimetres()]
     rows: dict[str, list[tuple[float, float]]] = {}
     for seed in seeds:
-        data = replace(SMALL_SETUP, seed=seed).data()
+        data = replace(preset("03"), seed=seed).data()
         runs = {f"w_depth={w:g}": {"edges": 1.0, "depth": w} for w in LESSON_03_GRID}
         runs.update({name: name for name in LESSON_03_ADAPTIVE})
         for label, weighting in runs.items():
@@ -226,10 +237,10 @@ def lesson_04(seeds: list[int]) -> bool:
     tasks = [lesson_task(name) for name in LESSON_04_TASKS]
     gains: dict[str, list[float]] = {name: [] for name in LESSON_04_METHODS}
     for seed in seeds:
-        data = replace(LESSON_04_SETUP, seed=seed).data()
-        equal = train_small(tasks, "equal", seed, data, LESSON_04_SETUP)
+        data = replace(preset("04"), seed=seed).data()
+        equal = train_small(tasks, "equal", seed, data, preset("04"))
         for name in LESSON_04_METHODS:
-            scores = train_small(tasks, name, seed, data, LESSON_04_SETUP, grad_level="features")
+            scores = train_small(tasks, name, seed, data, preset("04"), grad_level="features")
             gains[name].append(delta_m(scores, equal, tasks))
         print(f"  seed {seed}: " + ", ".join(f"{k} {v[-1]:+.1f}" for k, v in gains.items()), flush=True)
     print(f"\nLesson 04 — delta_m against equal weighting (%), {len(seeds)} seeds")
@@ -249,7 +260,7 @@ def lesson_04(seeds: list[int]) -> bool:
 # ---- lesson 05: transfer, with the lesson's own runs (mtl_course.lessons.transfer_study) ---------------------
 def lesson_05_runs(seed: int) -> dict[str, float]:
     """Every run of lesson 05 for one seed: {"recipe@budget" or "recipe+aux@budget": semseg mIoU}."""
-    setup = TransferSetup(seed=seed)
+    setup = preset("05").replace(seed=seed)
     data = setup.data()
     compare, smallest = setup.budgets[1], setup.budgets[0]
     scores = {f"{name}@{compare}": run(recipe, compare, setup, data) for name, recipe in RECIPES.items()}
@@ -333,7 +344,7 @@ MULTI_TASK_06 = ["hard", "hard, own decoders", "attention", "cross-stitch"]
 def lesson_06_runs(seed: int) -> dict[str, float]:
     """Every run of lesson 06 for one seed: each variant's metrics, Δm against single-task and ms per step; hard
     sharing with the consistency loss (weight 1); the cross-stitch units' mean off-diagonal weight by stage."""
-    setup = SHARING_SETUP.replace(seed=seed)
+    setup = preset("06").replace(seed=seed)
     train, val = setup.data()
     tasks = [lesson_task(name) for name in LESSON_06_TASKS]
     consistency = get_task("consistency", between=("edges", "semseg"), weight=1.0)
@@ -435,7 +446,7 @@ THINGS = range(1, 6)
 def lesson_07_runs(seed: int) -> dict[str, float]:
     """Every run of lesson 07 for one seed: each variant's semseg mIoU, centre F-score, offset error, PQ / SQ / RQ
     (all classes and things only); PQ of the weighted model grouped on the true segmentation."""
-    setup = INSTANCE_SETUP.replace(seed=seed)
+    setup = preset("07").replace(seed=seed)
     train, val = setup.data()
     tasks = [lesson_task("semseg"), get_task("centers"), get_task("offsets")]
     row: dict[str, float] = {}
@@ -501,7 +512,7 @@ PRUNE_AMOUNTS = {"layer": (0.3, 0.5), "global": (0.3, 0.5, 0.7), "structured": (
 def lesson_09_runs(seed: int) -> dict[str, float]:
     """Every number lesson 09's prose rests on, for one seed: latency ratios, the students' and the pruned and
     quantised teachers' delta_m against the teacher, ONNX Runtime's largest difference from PyTorch."""
-    setup = DEPLOY_SETUP.replace(seed=seed)
+    setup = preset("09").replace(seed=seed)
     train, val = setup.data()
     tasks = deploy_tasks()
     row: dict[str, float] = {}
@@ -602,10 +613,10 @@ def lesson_08_runs(seed: int) -> dict[str, float]:
     from torchvision.transforms import v2
 
     from mtl_course.data import CLASSES, load_dataset
-    from mtl_course.lessons.own_data import OUTLINE, OWN_DATA, write_frames
+    from mtl_course.lessons.own_data import OUTLINE, write_frames
     from mtl_course.train import fit
 
-    setup = OWN_DATA.replace(seed=seed)
+    setup = preset("08").replace(seed=seed)
     root = write_frames(tempfile.mkdtemp(prefix="verify08-"), setup)
     options = dict(size=setup.size, classes=CLASSES, void=OUTLINE)
     mask = torch.from_numpy(np.array(Image.open(root / "trainannot" / "0000.png"))).long()
@@ -662,7 +673,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--lessons", nargs="+", default=sorted(LESSONS), choices=sorted(LESSONS))
+    parser.add_argument("--scale", default="laptop", choices=SCALES, help="each lesson's preset (default laptop)")
     args = parser.parse_args()
+    global SCALE
+    SCALE = args.scale
+    print(f"scale {SCALE}: " + ", ".join(f"{lesson} {preset(lesson)}" for lesson in args.lessons), flush=True)
     if len(args.seeds) < 5:
         print("note: the lessons' claims are checked over at least 5 seeds")
     results = {lesson: LESSONS[lesson](args.seeds) for lesson in args.lessons}

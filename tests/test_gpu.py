@@ -3,10 +3,13 @@ device, batched task gradients, torch.compile. Run on a GPU machine: python -m p
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
 import mtl_course as mc
+from mtl_course.data import SyntheticScenes
 from mtl_course.models import build_model
 from mtl_course.tasks import get_task
 from mtl_course.train import fit, gradient_step, plain_step, task_gradients
@@ -19,6 +22,12 @@ SYNCS = {"aligned"}          # torch.linalg.eigh reads an error flag back to the
 
 def tasks():
     return [get_task("semseg", num_classes=6), get_task("depth"), get_task("edges")]
+
+
+def every_task():
+    """Every task the lessons train: each loss must be free of host syncs."""
+    return [get_task("semseg", num_classes=6), get_task("depth"), get_task("edges"), get_task("normals"),
+            get_task("centers"), get_task("offsets"), get_task("labels", num_classes=6)]
 
 
 class NaNAfter(torch.nn.Module):
@@ -36,21 +45,22 @@ class NaNAfter(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def batch():
-    data = mc.data.SyntheticScenes(n=16, size=64, seed=3, split="train", cache=False).tensors()
-    return {k: data[k].cuda() for k in ("image", "semseg", "depth", "edges")}
+    data = SyntheticScenes(n=16, size=64, seed=3, split="train", cache=False).tensors()
+    return {k: v.cuda() for k, v in data.items()}
 
 
+@pytest.mark.parametrize("level", ["params", "features"])
 @pytest.mark.parametrize("name", sorted(WEIGHTINGS))
-def test_the_step_does_not_sync_with_the_host(batch, name):
+def test_the_step_does_not_sync_with_the_host(batch, name, level):
     """torch.cuda.set_sync_debug_mode("error") raises on any synchronising call (item, bool, blocking copies...)."""
-    task_list = tasks()
+    task_list = every_task()
     mc.seed_everything(0)
     model = build_model(task_list).cuda().to(memory_format=torch.channels_last)
     strategy = get_weighting(name, **({"weights": {t.name: 1.0 for t in task_list}} if name == "fixed" else {}))
     strategy.setup([t.name for t in task_list], torch.device("cuda"))
     optimizer = torch.optim.AdamW([*model.parameters(), *strategy.parameters()], lr=1e-3, fused=True)
     check = FiniteCheck([t.name for t in task_list], optimizer)
-    step = (lambda: gradient_step(model, task_list, batch, strategy, optimizer, "features", check=check)) \
+    step = (lambda: gradient_step(model, task_list, batch, strategy, optimizer, level, check=check)) \
         if strategy.needs_grads else (lambda: plain_step(model, task_list, batch, strategy, optimizer, check=check))
     step()                                       # warm-up: lazy initialisation (cuBLAS handles, caches) may sync
     torch.cuda.synchronize()
@@ -65,8 +75,31 @@ def test_the_step_does_not_sync_with_the_host(batch, name):
     check.raise_if_bad()
 
 
+def test_steps_are_queued_without_waiting_for_the_gpu(batch):
+    """A stronger check than the debug mode (which may miss syncs inside cuSOLVER or MAGMA): with a long kernel
+    queued first, 8 steps must be queued long before that kernel ends."""
+    task_list = every_task()
+    mc.seed_everything(0)
+    model = build_model(task_list).cuda().to(memory_format=torch.channels_last)
+    strategy = get_weighting("mgda")
+    strategy.setup([t.name for t in task_list], torch.device("cuda"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    check = FiniteCheck([t.name for t in task_list], optimizer)
+    for _ in range(2):
+        gradient_step(model, task_list, batch, strategy, optimizer, "features", check=check)     # warm-up
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    torch.cuda._sleep(int(3e9))                          # ~1-2 s of GPU clock cycles
+    for _ in range(8):
+        gradient_step(model, task_list, batch, strategy, optimizer, "features", check=check)
+    queued = time.perf_counter() - start
+    torch.cuda.synchronize()
+    total = time.perf_counter() - start
+    assert queued < 0.5 * total, f"the host waited: {queued:.2f} s to queue, {total:.2f} s in all"
+
+
 def test_a_nan_on_the_gpu_skips_the_update_and_is_reported_at_the_epochs_end():
-    data = mc.data.SyntheticScenes(n=32, size=32, seed=3, split="train", cache=False).tensors()
+    data = SyntheticScenes(n=32, size=32, seed=3, split="train", cache=False).tensors()
     mc.seed_everything(0)
     model = build_model(tasks())
     model.heads["depth"] = NaNAfter(model.heads["depth"], after=2)
@@ -88,7 +121,7 @@ def test_batched_gradients_equal_the_loop_on_the_gpu(batch):
 
 
 def test_fit_compiled_trains_like_eager_on_the_gpu():
-    data = mc.data.SyntheticScenes(n=64, size=64, seed=3, split="train", cache=False).tensors()
+    data = SyntheticScenes(n=64, size=64, seed=3, split="train", cache=False).tensors()
     losses = []
     for compiled in (False, True):
         mc.seed_everything(0)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 from torch import nn
+from torch._dynamo.exc import BackendCompilerFailed
 
 import mtl_course as mc
 from mtl_course._io import CorruptFileError
@@ -121,11 +122,12 @@ def test_a_fused_optimiser_keeps_the_nan_check_on_the_device_and_skips_the_bad_u
         for batch in batches:
             plain_step(model, tasks, batch, get_weighting("equal"), optimizer, check=check)   # no error at step 3
             snapshots.append({k: v.detach().clone() for k, v in model.named_parameters()})
-    assert len(snapshots) == 3                         # steps 1-3 ran; the read at step 4 (every=4) raised
+    assert len(snapshots) == 4                         # steps 1-4 ran; the read before step 5 (every=4) raised
     assert raised.value.step == 3 and "the depth loss became" in str(raised.value)
     assert "skipped that update and the 1 after it" in str(raised.value)
     assert all(not torch.equal(snapshots[0][k], snapshots[1][k]) for k in snapshots[0])     # steps 1, 2 trained
     assert all(torch.equal(p, snapshots[1][k]) for k, p in model.named_parameters())        # 3, 4: skipped
+    assert all(torch.equal(snapshots[2][k], snapshots[1][k]) for k in snapshots[1])
     assert all(torch.equal(s["step"], torch.tensor(2.0)) for s in optimizer.state.values())  # Adam's count too
 
 
@@ -138,8 +140,12 @@ def test_fit_with_a_fused_optimiser_names_the_first_bad_step(scenes):
     with pytest.raises(FloatingPointError, match=r"at epoch 3, step 1 \(lr=0.001\): the depth loss became nan; the "
                                                  r"fused optimiser skipped that update and the 2 after it"):
         fit(model, tasks, scenes, epochs=4, batch_size=8, progress=False, device="cpu", optimizer=optimizer)
+    assert not hasattr(optimizer, "found_inf")                        # the optimiser is the user's again
     with pytest.raises(ValueError, match="fused=True"):
         FiniteCheck(["semseg"], torch.optim.AdamW(model.parameters()), deferred=True)
+    with pytest.raises(FloatingPointError, match="the depth loss became nan; training stopped before this step"):
+        batch = {k: v[:8] for k, v in scenes.tensors().items()}       # a step called directly checks at once
+        plain_step(model, tasks, batch, get_weighting("equal"), optimizer)
 
 
 def test_nan_targets_are_refused_before_training(scenes):
@@ -259,3 +265,31 @@ def test_a_cosine_schedule_ends_at_zero_and_keep_best_keeps_the_best_epochs_weig
         fit(model, tasks, scenes, epochs=1, keep_best="depth", progress=False)
     with pytest.raises(ValueError, match="unknown schedule"):
         fit(model, tasks, scenes, epochs=1, schedule="step", progress=False)
+
+
+def test_fit_compile_runs_the_forward_through_torch_compile_and_explains_a_failure(scenes, monkeypatch):
+    """The wiring, with torch.compile replaced (a real compile takes a minute on a CPU: tests/test_gpu.py does
+    one on a GPU). compile=True must call the compiled module for every plain step and train the same weights."""
+    calls = []
+
+    def fake_compile(module):
+        def compiled(x):
+            calls.append(x.shape[0])
+            return module(x)
+        return compiled
+
+    tasks = [get_task("semseg", num_classes=6), get_task("depth")]
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    _, eager = small_fit(tasks, scenes)
+    _, compiled = small_fit(tasks, scenes, compile=True)
+    assert calls == [8] * 6 and compiled.train_loss == eager.train_loss        # 3 steps x 2 epochs
+
+    def failing_compile(module):
+        def compiled(x):
+            raise BackendCompilerFailed(fake_compile, RuntimeError("no C++ compiler found"), None)
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    with pytest.raises(RuntimeError, match=r"torch.compile could not compile the model here .*fit\(\.\.\., "
+                                           r"compile=False\)"):
+        small_fit(tasks, scenes, compile=True)

@@ -9,16 +9,18 @@
     deploy.py          lesson 09: DEPLOY_SETUP, train_teacher, train_student (labels alone or distilled),
                        median_ms, latency_ms (import them from mtl_course.lessons.deploy)
     pretrain.py        how the course backbone is made: PretrainSetup, pretrain
+    scale.py           every lesson's two presets, "laptop" and "gpu": lesson_setup, PRESETS, GPU_VERIFIED
 """
 
 from mtl_course.lessons.baselines import results_path, save_stl_scores, stl_scores
 from mtl_course.lessons.pretrain import PretrainSetup, pretrain
+from mtl_course.lessons.scale import GPU_VERIFIED, PRESETS, SCALES, lesson_setup
 from mtl_course.lessons.setup import (LESSON_SETUP, SHARING_SETUP, SHARING_VARIANTS, LessonSetup, Setup,
                                      lesson_task, train_model, train_single_task)
 from mtl_course.lessons.transfer_study import (RECIPES, TransferSetup, feature_extraction, fine_tuning, from_scratch,
                                               l2sp_fine_tuning, partial_freezing, probe_then_fine_tune, run)
 
-__all__ = ["LESSON_SETUP", "LessonSetup", "PretrainSetup", "RECIPES", "SHARING_SETUP", "SHARING_VARIANTS",
-           "Setup", "TransferSetup", "feature_extraction", "fine_tuning", "from_scratch", "l2sp_fine_tuning",
-           "lesson_task", "partial_freezing", "pretrain", "probe_then_fine_tune", "results_path", "run",
+__all__ = ["GPU_VERIFIED", "LESSON_SETUP", "LessonSetup", "PRESETS", "PretrainSetup", "RECIPES", "SCALES",
+           "SHARING_SETUP", "SHARING_VARIANTS", "Setup", "TransferSetup", "feature_extraction", "fine_tuning",
+           "from_scratch", "l2sp_fine_tuning", "lesson_setup", "lesson_task", "partial_freezing", "pretrain", "probe_then_fine_tune", "results_path", "run",
            "save_stl_scores", "stl_scores", "train_model", "train_single_task"]

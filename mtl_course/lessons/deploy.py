@@ -8,6 +8,7 @@ long a model takes to answer.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from typing import Any, Callable, Sequence
@@ -77,8 +78,11 @@ def median_ms(run: Callable[[], object], repeats: int = 20, warmup: int = 3) -> 
 def latency_ms(models: Sequence[nn.Module], batch: int = 1, size: int = DEPLOY_SETUP.size,
                repeats: int = 20) -> float:
     """Milliseconds per image to run every model of `models` (e.g. one network per task) on a batch of random
-    images, in eval mode without gradients."""
+    images, in eval mode without gradients, on the CPU (the lesson's deployment target; a model that fit left on
+    a GPU is timed as a copy on the CPU)."""
     images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    models = [model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
+              for model in models]
     for model in models:
         model.eval()
 

@@ -24,8 +24,9 @@ def focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.0, beta: float =
     centre = target >= 1 - 1e-6
     log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
     p = torch.sigmoid(logits)
-    positive = -((1 - p) ** alpha * log_p)[centre].sum()
-    negative = -((1 - target) ** beta * p ** alpha * log_not_p)[~centre].sum()
+    # sums over masks with torch.where (boolean indexing would read the count back to the host: a GPU sync)
+    positive = -torch.where(centre, (1 - p) ** alpha * log_p, 0.0).sum()
+    negative = -torch.where(centre, 0.0, (1 - target) ** beta * p ** alpha * log_not_p).sum()
     return (positive + negative) / centre.sum().clamp(min=1)
 
 

@@ -28,7 +28,8 @@ class Normals(Task):
         self.check_shapes(output, target)
         valid = target.norm(dim=1) > 0.5
         cosine = F.cosine_similarity(output.float(), target, dim=1, eps=1e-6)
-        return (1 - cosine)[valid].mean()
+        # the mean over valid pixels as a masked sum (boolean indexing would read the count back: a GPU sync)
+        return torch.where(valid, 1 - cosine, 0.0).sum() / valid.sum()
 
     def predict(self, output: Tensor) -> Tensor:
         return F.normalize(output.float(), dim=1, eps=1e-6)

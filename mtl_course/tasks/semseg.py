@@ -100,10 +100,9 @@ class SemSeg(Task):
 
     def weight_on(self, device: torch.device) -> Tensor:
         """class_weights as a float tensor on `device`, made once (a copy to a GPU at every step would wait for it)."""
-        if self.weights_on is None or self.weights_on[0] is not self.class_weights or \
-                self.weights_on[1].device != device:
-            self.weights_on = (self.class_weights, torch.tensor(self.class_weights, dtype=torch.float32,
-                                                                device=device))
+        values = tuple(self.class_weights)
+        if self.weights_on is None or self.weights_on[0] != values or self.weights_on[1].device != device:
+            self.weights_on = (values, torch.tensor(values, dtype=torch.float32, device=device))
         return self.weights_on[1]
 
     def predict(self, output: Tensor) -> Tensor:

@@ -114,7 +114,7 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     optimizer = with_weighting(optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                                               lr=lr, weight_decay=weight_decay,
                                                               fused=device.type == "cuda"), weighting, lr)
-    check = FiniteCheck([t.name for t in tasks], optimizer)       # fused (GPU): the NaN check stays on the device
+    check = FiniteCheck([t.name for t in tasks], optimizer, across_processes=world > 1)   # fused: stays on the device
     untrained_heads = any(name not in {n for t in tasks for n in t.reads} for name in model.task_names)
     forward = None if world == 1 else DistributedDataParallel(model, find_unused_parameters=untrained_heads)
     if compile:
@@ -188,6 +188,8 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     finally:
         batches.close()                          # the DataLoader's workers, if any, stop here (even on an error)
         bar.close()
+        if hasattr(optimizer, "found_inf"):
+            del optimizer.found_inf              # a fused optimiser passed in skips no later step by our flag
     if best_state is not None:
         model.load_state_dict(best_state)
     history.steps_per_epoch = steps

@@ -13,7 +13,8 @@ optimal w is > 0 on a set S, its gradient b + sqrt(phi) M w / ||g_w|| is the sam
 
 (a quadratic in lambda; the larger root makes w's sum positive). Every S and every vertex of the simplex is
 tried at once; the feasible candidate with the lowest objective wins. No iterations, no sync with the host.
-Scale: the paper's d is built on the *mean* gradient; ours is T times that (sum convention).
+Exact for up to 12 tasks (the supports of _qp.py). Scale: the paper's d is built on the *mean* gradient; ours is
+T times that (sum convention).
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class CAGrad(GradientWeighting):
         n = gram.shape[0]
         w = cagrad_inner(gram, self.c)
         sqrt_phi = self.c * gram.mean().clamp_min(0).sqrt()
-        norm_gw = (w @ gram @ w).clamp_min(1e-20).sqrt()
-        alpha = (1.0 / n + sqrt_phi / norm_gw * w) / (1 + self.c ** 2)
+        norm_gw = (w @ gram @ w).clamp_min(0).sqrt()
+        # g_w = 0 (0 lies in the gradients' hull): no direction to bend towards, d = g0 / (1 + c^2)
+        bend = torch.where(norm_gw > 1e-8 * gram.diagonal().max().clamp_min(0).sqrt(), sqrt_phi / norm_gw, 0.0)
+        alpha = (1.0 / n + bend * w) / (1 + self.c ** 2)
         return n * alpha
 
     def __repr__(self) -> str:

@@ -41,7 +41,7 @@ class DWA(Weighting):
     def weights(self, losses: Tensor) -> Tensor:
         if len(self.history) < 2:
             return torch.ones_like(losses)
-        if self.current is None or self.current.device != losses.device:
+        if self.current is None or self.current.device != losses.device or self.current.dtype != losses.dtype:
             ratio = self.history[-1] / self.history[-2].clamp_min(1e-12)
             weights = len(ratio) * torch.softmax(ratio / self.temperature, dim=0)
             self.current = weights.to(losses.device, losses.dtype)

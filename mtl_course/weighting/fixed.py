@@ -20,7 +20,8 @@ class Fixed(Weighting):
         if any(float(w) < 0 for w in weights.values()):
             raise ValueError(f"fixed weights must be >= 0, got {dict(weights)}")
         self.fixed = {name: float(w) for name, w in weights.items()}
-        self.current: Tensor | None = None
+        self.current: Tensor | None = None              # the weights as a tensor on the losses' device
+        self.current_values: list[float] = []           # ... made from these
 
     def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
         missing, unknown = set(task_names) - set(self.fixed), set(self.fixed) - set(task_names)
@@ -32,8 +33,10 @@ class Fixed(Weighting):
         self.current = None
 
     def weights(self, losses: Tensor) -> Tensor:
-        if self.current is None or self.current.device != losses.device:     # one copy to the device, not one a step
-            self.current = as_tensor([self.fixed[name] for name in self.task_names], losses)
+        values = [self.fixed[name] for name in self.task_names]
+        if self.current is None or self.current.device != losses.device or self.current.dtype != losses.dtype \
+                or self.current_values != values:           # one copy to the device, not one a step
+            self.current, self.current_values = as_tensor(values, losses), values
         return self.current
 
     def __repr__(self) -> str:

@@ -43,6 +43,7 @@ class GradNorm(Weighting):
         norms = grads.detach().float().norm(dim=1).to(self.task_weights.device)    # ||g_t||, [T]
         if self.initial_losses is None:
             self.initial_losses = losses.clamp_min(1e-12)
+        self.initial_losses = self.initial_losses.to(losses.device)        # restored from a checkpoint: on the CPU
         applied = self.task_weights.detach().clone()                        # the weights of this step
         inverse_rate = losses / self.initial_losses
         inverse_rate = inverse_rate / inverse_rate.mean()

@@ -23,14 +23,21 @@ class IMTL(GradientWeighting):
     def gram_weights(self, gram: Tensor, losses: Tensor) -> Tensor:
         n = gram.shape[0]
         if n == 1:
-            return torch.ones(1, dtype=gram.dtype)
+            return torch.ones(1, dtype=gram.dtype, device=gram.device)
         norms = gram.diagonal().clamp_min(1e-20).sqrt()
         # inner products <g_a, u_b> = gram[a, b] / norms[b]
         g_dot_u = gram / norms
         # D U^T [t, s] = <g_1 - g_t, u_1 - u_s>;  g_1 U^T [s] = <g_1, u_1 - u_s>  (t, s = 2..T)
         d_u = (g_dot_u[0, 0] - g_dot_u[0, 1:]).unsqueeze(0) - (g_dot_u[1:, 0:1] - g_dot_u[1:, 1:])
         g1_u = g_dot_u[0, 0] - g_dot_u[0, 1:]
-        rest = torch.linalg.solve_ex(d_u.T, g1_u)[0]                         # _ex: no check read back to the host
-        rest = torch.where(torch.isfinite(rest).all(), rest, 0.0)   # singular (two equal unit gradients): no shift
+        # least squares A rest = g1_u (A = d_u^T), through the normal equations with a tiny ridge: stays finite when
+        # two unit gradients are equal (A singular: then ~ the minimum-norm solution, as lstsq gives), and solve_ex
+        # reads no error flag back to the host. A's columns are scaled to norm 1 first (they carry the gradients'
+        # sizes, which can differ by orders of magnitude: unscaled, the normal equations would lose the digits)
+        A = d_u.T
+        size = A.norm(dim=0).clamp_min(1e-30)
+        normal = (A / size).T @ (A / size)
+        ridge = (1e-14 * normal.diagonal().sum() + 1e-30) * torch.eye(n - 1, dtype=gram.dtype, device=gram.device)
+        rest = torch.linalg.solve_ex(normal + ridge, (A / size).T @ g1_u)[0] / size
         alpha = torch.cat([(1 - rest.sum()).unsqueeze(0), rest])
         return n * alpha

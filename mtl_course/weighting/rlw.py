@@ -6,8 +6,6 @@ should beat. Scale: the paper's weights sum to 1; ours sum to T (sum convention)
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 from torch import Tensor
 
@@ -22,12 +20,10 @@ class RLW(Weighting):
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
 
-    def setup(self, task_names: Sequence[str], device: torch.device | str = "cpu") -> None:
-        super().setup(task_names)
-        self.generator = torch.Generator(device).manual_seed(self.seed)   # draws on the device: no copy per step
-
     def weights(self, losses: Tensor) -> Tensor:
-        z = torch.randn(losses.numel(), generator=self.generator, device=self.generator.device)
+        z = torch.randn(losses.numel(), generator=self.generator)          # on the host: the same draws on any device
+        if losses.device.type == "cuda":      # from pinned memory, asynchronously: the host does not wait for the GPU
+            z = z.pin_memory().to(losses.device, non_blocking=True)
         return (losses.numel() * torch.softmax(z, dim=0)).to(losses.device, losses.dtype)
 
     def __repr__(self) -> str:
