@@ -15,6 +15,7 @@ from mtl_course.tasks import get_task
 from mtl_course.train import fit, gradient_step, plain_step, task_gradients
 from mtl_course.train.finite import FiniteCheck
 from mtl_course.weighting import WEIGHTINGS, get_weighting
+from test_train import NaNAfter                 # tests/ is on the path (pytest's prepend import mode)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 SYNCS = {"aligned"}          # torch.linalg.eigh reads an error flag back to the host (no eigh_ex in torch)
@@ -28,19 +29,6 @@ def every_task():
     """Every task the lessons train: each loss must be free of host syncs."""
     return [get_task("semseg", num_classes=6), get_task("depth"), get_task("edges"), get_task("normals"),
             get_task("centers"), get_task("offsets"), get_task("labels", num_classes=6)]
-
-
-class NaNAfter(torch.nn.Module):
-    """Wraps a head; from call `after` on, its output is NaN."""
-
-    def __init__(self, head, after):
-        super().__init__()
-        self.head, self.after, self.calls = head, after, 0
-
-    def forward(self, shared):
-        self.calls += 1
-        out = self.head(shared)
-        return out * float("nan") if self.calls >= self.after else out
 
 
 @pytest.fixture(scope="module")

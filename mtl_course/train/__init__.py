@@ -1,6 +1,7 @@
 """Training: one step (step.py), fit and evaluate around it (loop.py), History, checkpoints.
 
     step.py       plain_step, gradient_step: one optimiser step, written out
+    finite.py     FiniteCheck: stop at a NaN or inf loss before it changes the model (on a GPU without a host sync)
     gradients.py  task_gradients: G [T, P], the per-task gradients of the shared part
     loop.py       fit, evaluate
     history.py    History (per-epoch records; history.plot())
