@@ -359,7 +359,7 @@ def lesson_06_runs(seed: int) -> dict[str, float]:
                 row[f"alpha off-diagonal, stage {stage}"] = float((alpha.sum() - alpha.trace()) / 2)
         if name == "attention":                          # how selective the masks are, on 64 validation scenes
             with torch.no_grad():
-                shared = model.eval().trunk(val.tensors()["image"][:64])
+                shared = model.cpu().eval().trunk(val.tensors()["image"][:64])   # on the CPU, as lesson 06
                 values = torch.cat([m.flatten() for t in LESSON_06_TASKS for m in model.heads[t].masks(shared)])
             row["attention masks outside [0.1, 0.9]"] = float(((values < 0.1) | (values > 0.9)).float().mean())
     model, _ = train_model([*tasks, consistency], setup, progress=False, data=(train, None),
@@ -548,7 +548,7 @@ def lesson_09_runs(seed: int) -> dict[str, float]:
         path = to_onnx(teacher, Path(folder) / "teacher.onnx", size=setup.size)
         session = onnx_session(path)
         with torch.no_grad():
-            expected = teacher.eval()(images)
+            expected = teacher.cpu().eval()(images)                          # on the CPU, as lesson 09
         row["onnx max diff"] = max(float((run_onnx(session, images)[k] - v).abs().max()) for k, v in expected.items())
         calibration = train.tensors()["image"][:64]
         for name, float_outputs in (("int8", True), ("int8 heads too", False)):

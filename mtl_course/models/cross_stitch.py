@@ -85,9 +85,9 @@ class CrossStitchTrunk(nn.Module):
         return TaskFeatures({name: Features(size, pyramid) for name, pyramid in zip(self.tasks, pyramids)})
 
     def mixing_weights(self) -> list[Tensor]:
-        """[stages] of float [T, T] (a detached copy): row t = how task t mixes the tasks' maps at that stage,
-        rows and columns in the order of self.tasks."""
-        return [unit.alpha.detach().clone() for unit in self.units]
+        """[stages] of float [T, T] (a detached copy, on the CPU): row t = how task t mixes the tasks' maps at that
+        stage, rows and columns in the order of self.tasks."""
+        return [unit.alpha.detach().cpu().clone() for unit in self.units]
 
 
 class OwnFeatures(nn.Module):
