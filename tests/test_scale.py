@@ -50,7 +50,7 @@ def test_a_cpu_runs_the_laptop_preset_and_says_how_to_ask_for_the_other(monkeypa
     monkeypatch.setattr(scale, "get_device", lambda: torch.device("cpu"))
     assert lesson_setup("03") == LAPTOP["03"]
     out = capsys.readouterr().out
-    assert 'preset "laptop"' in out and "no CUDA GPU" in out and "lesson_setup('03', 'gpu')" in out
+    assert 'runs its "laptop" preset' in out and "no CUDA GPU" in out and "lesson_setup('03', 'gpu')" in out
     assert "size=32" in out and "n_train=256" in out
 
 
@@ -61,7 +61,7 @@ def test_a_gpu_runs_the_gpu_preset_only_for_verified_lessons(monkeypatch, capsys
     assert "not been checked at the gpu size" in capsys.readouterr().out
     monkeypatch.setattr(scale, "GPU_VERIFIED", frozenset({"02"}))
     assert lesson_setup("02") == PRESETS["02"]["gpu"]
-    assert 'preset "gpu" (a CUDA GPU is here)' in capsys.readouterr().out
+    assert 'runs its "gpu" preset' in (out := capsys.readouterr().out) and "(a CUDA GPU is here)" in out
 
 
 def test_the_environment_and_the_argument_choose_and_bad_names_are_refused(monkeypatch):

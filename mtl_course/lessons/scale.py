@@ -61,7 +61,7 @@ def pick_scale(lesson: str) -> tuple[str, str]:
             raise ValueError(f"${SCALE_ENV}={chosen!r} is not a scale; use one of {list(SCALES)}")
         return chosen, f"${SCALE_ENV} asks for it"
     if get_device().type != "cuda":
-        return "laptop", f"no CUDA GPU here; lesson_setup({lesson!r}, 'gpu') runs the larger one (slowly on a CPU)"
+        return "laptop", f"no CUDA GPU here; lesson_setup({lesson!r}, 'gpu') runs the larger one, slowly on a CPU"
     if lesson in GPU_VERIFIED:
         return "gpu", "a CUDA GPU is here"
     return "laptop", ("a CUDA GPU is here, but this lesson's claims have not been checked at the gpu size yet: the "
@@ -78,5 +78,5 @@ def lesson_setup(lesson: str, scale: str | None = None, verbose: bool = True) ->
     setup = PRESETS[lesson][scale]
     if verbose:
         settings = ", ".join(f"{k}={v}" for k, v in asdict(setup).items())
-        print(f'lesson {lesson}, preset "{scale}" ({why}): {settings}')
+        print(f'lesson {lesson} runs its "{scale}" preset: {settings}\n  ({why})')
     return setup
