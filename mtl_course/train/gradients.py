@@ -79,14 +79,10 @@ def task_gradients(losses: Tensor, wrt: Sequence[Tensor], own: Sequence[Tensor] 
         identity = torch.eye(len(losses), dtype=losses.dtype, device=losses.device)   # row t: pick L_t
         grads = torch.autograd.grad(losses, [*wrt, *own], grad_outputs=identity, retain_graph=True,
                                     allow_unused=True, is_grads_batched=True)          # each [T, *shape] or None
-        rows = [tuple(g[t] if g is not None else None for g in grads[:len(wrt)]) for t in range(len(losses))]
-        own_grads = [tuple(g[t] if g is not None else None for g in grads[len(wrt):]) for t in range(len(losses))]
+        per_task = [tuple(g[t] if g is not None else None for g in grads) for t in range(len(losses))]
     else:
-        rows, own_grads = [], []
-        for loss in losses:
-            grads = torch.autograd.grad(loss, [*wrt, *own], retain_graph=True, allow_unused=True)
-            rows.append(grads[:len(wrt)])
-            own_grads.append(grads[len(wrt):])
+        per_task = [torch.autograd.grad(loss, [*wrt, *own], retain_graph=True, allow_unused=True) for loss in losses]
+    rows, own_grads = [g[:len(wrt)] for g in per_task], [g[len(wrt):] for g in per_task]
     used = [i for i in range(len(wrt)) if any(row[i] is not None for row in rows)]
     G = torch.stack([torch.cat([flatten(row[i] if row[i] is not None else torch.zeros_like(wrt[i]), wrt[i]).float()
                                 for i in used]) for row in rows])

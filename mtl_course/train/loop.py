@@ -118,7 +118,7 @@ def fit(model: MultiTaskNet, tasks: Sequence[Task], train: Any, val: Any = None,
     untrained_heads = any(name not in {n for t in tasks for n in t.reads} for name in model.task_names)
     forward = None if world == 1 else DistributedDataParallel(model, find_unused_parameters=untrained_heads)
     if compile:
-        forward = compiled(forward or model)
+        forward = CompiledForward(torch.compile(forward or model))
     distributed.average_gradients_of(weighting.parameters())
     history = History(primary={t.name: t.primary_metric for t in tasks})
     if device.type == "cuda":
@@ -249,11 +249,6 @@ def balance_classes(tasks: Sequence[Task], train: Any, stacked: dict[str, Tensor
                 mask = train[i][task.target]
                 counts += torch.bincount(mask[mask != task.ignore_index].flatten(), minlength=task.num_classes)
         task.class_weights = median_frequency_weights(counts)
-
-
-def compiled(model: nn.Module) -> nn.Module:
-    """torch.compile(model), with a clear error if compiling fails on its first call (e.g. no C++ compiler)."""
-    return CompiledForward(torch.compile(model))
 
 
 class CompiledForward(nn.Module):

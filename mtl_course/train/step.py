@@ -56,7 +56,7 @@ def plain_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str, T
     with autocast(batch[model.input_key].device):
         outputs = (forward or model)(model_inputs(model, batch))    # one forward pass: trunk, then every head
     losses = task_losses(tasks, outputs, batch)                     # [T]: one loss per task
-    (check or FiniteCheck([t.name for t in tasks], deferred=False))(losses)   # NaN or inf: no update (finite.py)
+    (check or immediate_check(tasks))(losses)                        # NaN or inf: no update (finite.py)
     weights = weighting(losses.detach())                            # [T]: how much each task counts
     objective = (weights * losses).sum() + weighting.regularizer()  # the weighted sum (+ learnable-weight term)
     if penalty is not None:
@@ -89,7 +89,7 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
     own = model.task_parameters()
     G, used, own_grads = task_gradients(losses, wrt, own, batched)    # G [T, P]: one row per task
     gram = G @ G.T                                                     # [T, T]: every method starts here
-    (check or FiniteCheck([t.name for t in tasks], deferred=False))(losses, gram)   # NaN or inf: no update
+    (check or immediate_check(tasks))(losses, gram)                    # NaN or inf: no update
     d = weighting.combine(G, losses.detach(), gram=gram)               # [P]: the one shared gradient
     add_to_grad(own, weighted_sum(own_grads, weighting.head_weights()))   # each head: its own task's gradient
     reached = [wrt[i] for i in used]
@@ -103,6 +103,11 @@ def gradient_step(model: MultiTaskNet, tasks: Sequence[Task], batch: Mapping[str
         penalty(model).backward()
     optimizer.step()
     return losses.detach(), weighting.last_weights.detach(), gram.detach()
+
+
+def immediate_check(tasks: Sequence[Task]) -> FiniteCheck:
+    """The check of a step called on its own: a FloatingPointError at once (fit passes its own, see finite.py)."""
+    return FiniteCheck([t.name for t in tasks], deferred=False)
 
 
 def check_level(model: MultiTaskNet, level: str) -> None:
